@@ -1,0 +1,104 @@
+import { request } from "node:https";
+import type { Credentials } from "./kubeconfig.js";
+import type { ProbeStep } from "./route.js";
+
+/** A minimal Kubernetes API client: TLS verified against the cluster CA, client-certificate auth. */
+export interface Endpoint {
+  server: string;
+  tlsServerName?: string;
+  credentials: Credentials;
+}
+
+export interface ApiResponse {
+  status: number;
+  body: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly step: ProbeStep,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const b64 = (s: string) => Buffer.from(s, "base64");
+
+/** Which hop failed, from Node's error codes. */
+export function stepOfError(code: string | undefined): ProbeStep {
+  if (!code) return "tcp";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NONAME") return "dns";
+  if (/^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|EPIPE|ETIMEOUT)$/.test(code)) return "tcp";
+  return "tls";
+}
+
+export function apiGet(endpoint: Endpoint, path: string, timeoutMs: number): Promise<ApiResponse> {
+  const url = new URL(path, endpoint.server);
+  return new Promise((resolve, reject) => {
+    let connected = false;
+    const req = request(
+      url,
+      {
+        method: "GET",
+        ca: b64(endpoint.credentials.certificateAuthorityData),
+        cert: b64(endpoint.credentials.clientCertificateData),
+        key: b64(endpoint.credentials.clientKeyData),
+        servername: endpoint.tlsServerName,
+        rejectUnauthorized: true,
+        agent: false,
+        timeout: timeoutMs,
+        headers: { accept: "application/json" },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", (e) => reject(new ApiError("api", e.message)));
+      },
+    );
+    req.on("socket", (socket) => socket.once("connect", () => (connected = true)));
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs}ms`), { code: connected ? "ETLSTIMEOUT" : "ETIMEDOUT" })));
+    req.on("error", (e: NodeJS.ErrnoException) => reject(new ApiError(stepOfError(e.code), `${e.code ?? "error"}: ${e.message}`)));
+    req.end();
+  });
+}
+
+export interface NodeSummary {
+  name: string;
+  ready: boolean;
+  roles: string[];
+  version: string;
+  /** Why it is not Ready, when it is not. */
+  reason?: string;
+}
+
+/** Reads a NodeList (GET /api/v1/nodes). Pure. */
+export function summarizeNodes(body: string): NodeSummary[] {
+  const list = JSON.parse(body) as {
+    items?: Array<{
+      metadata?: { name?: string; labels?: Record<string, string> };
+      status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>; nodeInfo?: { kubeletVersion?: string } };
+    }>;
+  };
+  return (list.items ?? []).map((node) => {
+    const ready = node.status?.conditions?.find((c) => c.type === "Ready");
+    const labels = node.metadata?.labels ?? {};
+    const roles = Object.keys(labels)
+      .filter((l) => l.startsWith("node-role.kubernetes.io/"))
+      .map((l) => l.slice("node-role.kubernetes.io/".length));
+    return {
+      name: node.metadata?.name ?? "?",
+      ready: ready?.status === "True",
+      roles,
+      version: node.status?.nodeInfo?.kubeletVersion ?? "",
+      reason: ready?.status === "True" ? undefined : (ready?.message ?? ready?.reason ?? "no Ready condition yet"),
+    };
+  });
+}
+
+export async function listNodes(endpoint: Endpoint, timeoutMs: number): Promise<NodeSummary[]> {
+  const res = await apiGet(endpoint, "/api/v1/nodes", timeoutMs);
+  if (res.status !== 200) throw new ApiError("api", `GET /api/v1/nodes answered ${res.status}: ${res.body.slice(0, 200)}`);
+  return summarizeNodes(res.body);
+}

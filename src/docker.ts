@@ -1,0 +1,214 @@
+import { existsSync } from "node:fs";
+import { ZoneError } from "./errors.js";
+import { run, type RunResult } from "./proc.js";
+
+/** Zone 2: the only module that speaks to the Docker daemon (through the docker CLI). */
+
+export const KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster";
+export const KIND_ROLE_LABEL = "io.x-k8s.kind.role";
+const DEFAULT_SOCKET = "/var/run/docker.sock";
+
+export interface DockerInfo {
+  serverVersion: string;
+  operatingSystem: string;
+  cgroupVersion: string;
+  /** Docker Desktop forwards host.docker.internal to the host's loopback; a Linux engine does not. */
+  dockerDesktop: boolean;
+}
+
+async function docker(args: readonly string[], timeoutMs = 30_000): Promise<RunResult> {
+  return run("docker", args, { timeoutMs });
+}
+
+function socketPath(env: NodeJS.ProcessEnv): string | undefined {
+  const host = env.DOCKER_HOST;
+  if (!host) return DEFAULT_SOCKET;
+  return host.startsWith("unix://") ? host.slice("unix://".length) : undefined;
+}
+
+/** Turns a failed `docker` call into the zone-2 error a user can act on. */
+export function classifyDockerFailure(
+  result: Pick<RunResult, "stderr" | "exitCode">,
+  facts: { socket?: string; socketExists: boolean; user: string },
+): ZoneError {
+  const text = result.stderr.trim();
+  if (result.exitCode === 127)
+    return new ZoneError("dev container", "the docker CLI is not installed in the dev container", "enable the Feature's installDockerCli option (the default) and rebuild the container");
+  if (/permission denied/i.test(text))
+    return new ZoneError(
+      "docker host",
+      `the Docker socket ${facts.socket ?? ""} is not accessible to user ${facts.user}`,
+      "rebuild the dev container so the Feature's entrypoint can grant access, or run `sudo chgrp $(id -g) /var/run/docker.sock`",
+      text,
+    );
+  if (facts.socket && !facts.socketExists)
+    return new ZoneError(
+      "docker host",
+      `no Docker socket at ${facts.socket}: the Docker host's daemon is not reachable from the dev container`,
+      "keep the Feature's socket mount (do not override mounts), or set DOCKER_HOST to a reachable daemon; Docker must run on the host",
+      text,
+    );
+  return new ZoneError(
+    "docker host",
+    "the Docker daemon does not answer",
+    "start Docker on the host (Docker Desktop, or `sudo systemctl start docker`), then run `kind-cluster up`",
+    text,
+  );
+}
+
+export async function dockerInfo(env: NodeJS.ProcessEnv = process.env): Promise<DockerInfo> {
+  const result = await docker(["info", "--format", "{{json .}}"], 15_000);
+  const info = result.exitCode === 0 ? (JSON.parse(result.stdout) as Record<string, unknown>) : undefined;
+  if (!info || typeof info.ServerVersion !== "string" || info.ServerVersion === "") {
+    const socket = socketPath(env);
+    const failure = result.exitCode === 0 ? { ...result, stderr: String(info?.ServerErrors ?? result.stderr) } : result;
+    throw classifyDockerFailure(failure, { socket, socketExists: socket ? existsSync(socket) : true, user: env.USER ?? String(process.getuid?.()) });
+  }
+  const operatingSystem = String(info.OperatingSystem ?? "");
+  return {
+    serverVersion: info.ServerVersion,
+    operatingSystem,
+    cgroupVersion: String(info.CgroupVersion ?? ""),
+    dockerDesktop: /docker desktop/i.test(operatingSystem),
+  };
+}
+
+/** The daemon (or the socket proxy set up at container start) may lag behind the hooks: wait, within a bound. */
+export async function waitForDocker(timeoutMs: number, env: NodeJS.ProcessEnv = process.env): Promise<DockerInfo> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await dockerInfo(env);
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+export interface NodeContainer {
+  id: string;
+  name: string;
+  role: string;
+  running: boolean;
+}
+
+/** kind's node containers for a cluster, found by kind's labels; stopped ones count too. */
+export async function clusterNodes(clusterName: string): Promise<NodeContainer[]> {
+  const result = await docker([
+    "ps", "-a", "--no-trunc",
+    "--filter", `label=${KIND_CLUSTER_LABEL}=${clusterName}`,
+    "--format", `{{.ID}}\t{{.Names}}\t{{.State}}\t{{.Label "${KIND_ROLE_LABEL}"}}`,
+  ]);
+  if (result.exitCode !== 0) throw classifyDockerFailure(result, { socketExists: true, user: process.env.USER ?? "" });
+  return result.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [id = "", name = "", state = "", role = ""] = line.split("\t");
+      return { id, name, role, running: state === "running" };
+    });
+}
+
+/** Every kind cluster on this Docker host, by name. */
+export async function kindClusterNames(): Promise<string[]> {
+  const result = await docker(["ps", "-a", "--filter", `label=${KIND_CLUSTER_LABEL}`, "--format", `{{.Label "${KIND_CLUSTER_LABEL}"}}`]);
+  return [...new Set(result.stdout.split("\n").filter(Boolean))].sort();
+}
+
+export interface PortBinding {
+  hostIp: string;
+  hostPort: number;
+}
+
+export interface ContainerFacts {
+  /** Configured bindings of a container port (kept while the container is stopped). */
+  bindings: Record<string, PortBinding[]>;
+  networks: string[];
+}
+
+export async function containerFacts(id: string): Promise<ContainerFacts> {
+  const result = await docker(["inspect", "--format", "{{json .HostConfig.PortBindings}}\t{{json .NetworkSettings.Networks}}", id]);
+  if (result.exitCode !== 0) throw new ZoneError("docker host", `cannot inspect container ${id}`, "check `docker ps -a`", result.stderr);
+  const [portsJson = "null", networksJson = "null"] = result.stdout.trim().split("\t");
+  const raw = (JSON.parse(portsJson) ?? {}) as Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
+  const bindings: Record<string, PortBinding[]> = {};
+  for (const [port, list] of Object.entries(raw)) {
+    bindings[port] = (list ?? []).map((b) => ({ hostIp: b.HostIp ?? "", hostPort: Number(b.HostPort) }));
+  }
+  return { bindings, networks: Object.keys((JSON.parse(networksJson) ?? {}) as object) };
+}
+
+export interface PublishedPort {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: string;
+}
+
+/** Parses the Ports column of `docker ps`, e.g. "127.0.0.1:6443->6443/tcp, :::80->80/tcp". */
+export function parsePublishedPorts(column: string): PublishedPort[] {
+  const ports: PublishedPort[] = [];
+  for (const part of column.split(",").map((p) => p.trim())) {
+    const m = /^(.*):(\d+)(?:-(\d+))?->(\d+)(?:-\d+)?\/(\w+)$/.exec(part);
+    if (!m) continue;
+    const [, hostIp = "", first = "0", last, containerPort = "0", protocol = "tcp"] = m;
+    for (let port = Number(first); port <= Number(last ?? first); port++) {
+      ports.push({ hostIp: hostIp.replace(/^\[|\]$/g, ""), hostPort: port, containerPort: Number(containerPort) + port - Number(first), protocol });
+    }
+  }
+  return ports;
+}
+
+const ALL = new Set(["", "0.0.0.0", "::"]);
+
+/** Two bindings of one port clash when the addresses are equal or either is every interface. */
+export function bindingsClash(a: string, b: string): boolean {
+  return a === b || ALL.has(a) || ALL.has(b);
+}
+
+export interface PortHolder {
+  id: string;
+  name: string;
+  hostIp: string;
+}
+
+/** Running containers publishing `port` (TCP) on an address that clashes with `hostIp`. */
+export async function portHolders(port: number, hostIp: string): Promise<PortHolder[]> {
+  const result = await docker(["ps", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}\t{{.Ports}}"]);
+  const holders: PortHolder[] = [];
+  for (const line of result.stdout.split("\n").filter(Boolean)) {
+    const [id = "", name = "", column = ""] = line.split("\t");
+    for (const p of parsePublishedPorts(column)) {
+      if (p.protocol === "tcp" && p.hostPort === port && bindingsClash(p.hostIp, hostIp)) holders.push({ id, name, hostIp: p.hostIp });
+    }
+  }
+  return holders;
+}
+
+export async function startContainers(ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const result = await docker(["start", ...ids], 120_000);
+  if (result.exitCode !== 0)
+    throw new ZoneError("docker host", `could not start the cluster's node containers`, "look at `docker logs <node>`; if they cannot start, `kind-cluster down` then `kind-cluster up` recreates the cluster", result.stderr);
+}
+
+/** Joins a container to a network; already being on it is fine. */
+export async function connectNetwork(network: string, container: string): Promise<void> {
+  const result = await docker(["network", "connect", network, container]);
+  if (result.exitCode !== 0 && !/already exists|already attached/i.test(result.stderr))
+    throw new ZoneError("docker host", `could not connect the dev container to the Docker network ${network}`, "check `docker network ls`; or choose route host.docker.internal", result.stderr);
+}
+
+/** Finds this dev container's own container ID from the cgroup or mount tables (pure). */
+export function containerIdFrom(texts: readonly string[]): string | undefined {
+  for (const text of texts) {
+    const m = /\/(?:docker\/containers|docker|containers)\/([0-9a-f]{64})/.exec(text);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+export async function execInContainer(container: string, args: readonly string[], timeoutMs: number): Promise<RunResult> {
+  return docker(["exec", container, ...args], timeoutMs);
+}

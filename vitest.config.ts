@@ -1,0 +1,29 @@
+import { defineConfig } from "vitest/config";
+
+// Three tiers: unit (pure, no Docker), integration (a real Docker Engine), e2e (the test bed:
+// real kind, real devcontainer CLI). `npm test` runs the first two; `.ci/run` adds e2e.
+export default defineConfig({
+  test: {
+    // Integration and e2e files share one Docker host: run files one at a time.
+    fileParallelism: false,
+    projects: [
+      { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+        },
+      },
+    ],
+  },
+});
