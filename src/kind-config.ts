@@ -73,8 +73,9 @@ export function renderKindConfig(input: KindConfigInput): RenderedKindConfig {
   enforce("apiServerPort", input.apiServerPort, "the apiServerPort option pins it");
   enforce("apiServerAddress", input.apiServerAddress, "the route from the dev container depends on it");
 
-  if (!doc.has("nodes")) doc.set("nodes", [{ role: "control-plane" }]);
-  const roles = (doc.get("nodes") as { items: unknown[] }).items.map((n) => (isMap(n) ? n.get("role") : undefined));
+  if (!doc.has("nodes")) doc.set("nodes", doc.createNode([{ role: "control-plane" }]));
+  const nodes = doc.get("nodes");
+  const roles = isSeq(nodes) ? nodes.items.map((n) => (isMap(n) ? n.get("role") : undefined)) : [];
   if (!roles.includes("control-plane")) throw userError(where, "has no node with role control-plane");
 
   if (input.cgroupV1) {
@@ -82,7 +83,7 @@ export function renderKindConfig(input: KindConfigInput): RenderedKindConfig {
     const present = isSeq(patches) && patches.items.some((p) => String((p as { value?: unknown }).value ?? p).includes("failCgroupV1"));
     if (!present) {
       if (isSeq(patches)) patches.add(doc.createNode(CGROUP_V1_PATCH));
-      else doc.set("kubeadmConfigPatches", [CGROUP_V1_PATCH]);
+      else doc.set("kubeadmConfigPatches", doc.createNode([CGROUP_V1_PATCH]));
     }
   }
 

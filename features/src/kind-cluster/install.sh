@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+#-------------------------------------------------------------------------------------------------------
+# kind-cluster Feature, build step (runs as root while the dev container image is built).
+# Installs the Docker CLI, kind, kubectl, a Node.js runtime and the kind-cluster CLI, and records the
+# options for the lifecycle hooks, which never see Feature options themselves.
+#-------------------------------------------------------------------------------------------------------
+set -euo pipefail
+
+CLUSTER_NAME="${CLUSTERNAME:-kind}"
+API_SERVER_PORT="${APISERVERPORT:-6443}"
+API_SERVER_ADDRESS="${APISERVERADDRESS:-auto}"
+ROUTE="${ROUTE:-auto}"
+NODE_IMAGE="${NODEIMAGE:-}"
+KIND_CONFIG="${KINDCONFIG:-}"
+WAIT_SECONDS="${WAITSECONDS:-120}"
+CREATE_CLUSTER="${CREATECLUSTER:-true}"
+STRICT="${STRICT:-false}"
+KIND_VERSION="${KINDVERSION:-latest}"
+KUBECTL_VERSION="${KUBECTLVERSION:-latest}"
+INSTALL_DOCKER_CLI="${INSTALLDOCKERCLI:-true}"
+DOCKER_VERSION="${DOCKERVERSION:-latest}"
+DOWNLOAD_MIRROR="${DOWNLOADMIRROR:-}"
+
+# "latest" means the newest versions this Feature release pins, with their published checksums.
+DEFAULT_KIND_VERSION="v0.30.0"
+DEFAULT_KUBECTL_VERSION="v1.34.0"
+DEFAULT_DOCKER_VERSION="28.5.1"
+
+# sha256 of the pinned downloads, as published upstream. Other versions use the checksum file
+# published beside the download; a download mirror serves its own checksum files.
+declare -A PINNED_SHA256=(
+  [kind-v0.30.0-amd64]="TODO"
+  [kind-v0.30.0-arm64]="TODO"
+  [kubectl-v1.34.0-amd64]="TODO"
+  [kubectl-v1.34.0-arm64]="TODO"
+  [docker-28.5.1-amd64]="TODO"
+  [docker-28.5.1-arm64]="TODO"
+)
+
+SHARE_DIR=/usr/local/share/kind-cluster
+FEATURE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REMOTE_USER="${_REMOTE_USER:-root}"
+MIN_NODE_MAJOR=18
+
+log() { echo "kind-cluster: $*"; }
+die() {
+  echo "(!) kind-cluster: $*" >&2
+  exit 1
+}
+
+require_root() {
+  [[ "$(id -u)" -eq 0 ]] || die "install.sh must run as root (the dev container build runs Features as root)."
+}
+
+detect_arch() {
+  case "$(uname -m)" in
+    x86_64 | amd64) ARCH=amd64 ;;
+    aarch64 | arm64) ARCH=arm64 ;;
+    *) die "unsupported architecture $(uname -m): kind, kubectl and Docker publish amd64 and arm64 builds only." ;;
+  esac
+}
+
+APT_UPDATED=false
+apt_get_update() {
+  if [[ "$APT_UPDATED" == false ]]; then
+    apt-get update -y -qq
+    APT_UPDATED=true
+  fi
+}
+
+# check_packages PKG...: installs the Debian/Ubuntu packages that are missing.
+check_packages() {
+  command -v apt-get >/dev/null || die "this image has no apt-get; install $* in the image, then rebuild."
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if ((${#missing[@]} > 0)); then
+    apt_get_update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_curl() {
+  command -v curl >/dev/null || check_packages curl ca-certificates
+}
+
+resolve_versions() {
+  [[ "$KIND_VERSION" == latest ]] && KIND_VERSION="$DEFAULT_KIND_VERSION"
+  [[ "$KUBECTL_VERSION" == latest ]] && KUBECTL_VERSION="$DEFAULT_KUBECTL_VERSION"
+  [[ "$DOCKER_VERSION" == latest ]] && DOCKER_VERSION="$DEFAULT_DOCKER_VERSION"
+  [[ "$KIND_VERSION" == v* ]] || KIND_VERSION="v$KIND_VERSION"
+  [[ "$KUBECTL_VERSION" == v* ]] || KUBECTL_VERSION="v$KUBECTL_VERSION"
+  DOCKER_VERSION="${DOCKER_VERSION#v}"
+}
+
+# Where each tool comes from: upstream, or the same layout under downloadMirror.
+#   <mirror>/kind/<version>/kind-linux-<arch>
+#   <mirror>/kubectl/<version>/kubectl-linux-<arch>
+#   <mirror>/docker/<version>/docker-linux-<arch>.tgz
+# each with a sibling <file>.sha256 holding the hex digest.
+download_url() {
+  local tool=$1 version=$2
+  if [[ -n "$DOWNLOAD_MIRROR" ]]; then
+    case "$tool" in
+      kind) echo "${DOWNLOAD_MIRROR%/}/kind/$version/kind-linux-$ARCH" ;;
+      kubectl) echo "${DOWNLOAD_MIRROR%/}/kubectl/$version/kubectl-linux-$ARCH" ;;
+      docker) echo "${DOWNLOAD_MIRROR%/}/docker/$version/docker-linux-$ARCH.tgz" ;;
+    esac
+    return
+  fi
+  case "$tool" in
+    kind) echo "https://github.com/kubernetes-sigs/kind/releases/download/$version/kind-linux-$ARCH" ;;
+    kubectl) echo "https://dl.k8s.io/release/$version/bin/linux/$ARCH/kubectl" ;;
+    docker)
+      local darch=x86_64
+      [[ "$ARCH" == arm64 ]] && darch=aarch64
+      echo "https://download.docker.com/linux/static/stable/$darch/docker-$version.tgz"
+      ;;
+  esac
+}
+
+# The digest a download must have: the mirror's checksum file, our pinned table, or upstream's file.
+expected_sha256() {
+  local tool=$1 version=$2 url=$3 pinned="${PINNED_SHA256[$1-$2-$ARCH]:-}"
+  if [[ -n "$DOWNLOAD_MIRROR" ]]; then
+    curl -fsSL --retry 3 "$url.sha256" | awk '{print $1; exit}'
+  elif [[ -n "$pinned" ]]; then
+    echo "$pinned"
+  else
+    case "$tool" in
+      kind) curl -fsSL --retry 3 "$url.sha256sum" | awk '{print $1; exit}' ;;
+      kubectl) curl -fsSL --retry 3 "$url.sha256" | awk '{print $1; exit}' ;;
+      docker) die "Docker publishes no checksums for its static CLI $version; use dockerVersion \"latest\" ($DEFAULT_DOCKER_VERSION, pinned here) or a downloadMirror." ;;
+    esac
+  fi
+}
+
+# fetch_verified TOOL VERSION DEST: downloads and checks the sha256, or fails the build.
+fetch_verified() {
+  local tool=$1 version=$2 dest=$3 url expected actual
+  url="$(download_url "$tool" "$version")"
+  expected="$(expected_sha256 "$tool" "$version" "$url")" || die "could not get the sha256 of $tool $version (from ${DOWNLOAD_MIRROR:-upstream}); check the version and the network or mirror."
+  [[ "$expected" =~ ^[0-9a-f]{64}$ ]] || die "no valid sha256 for $tool $version (got '${expected}'); check the version, or the mirror's $url.sha256."
+  log "downloading $tool $version ($ARCH) from $url"
+  curl -fsSL --retry 3 -o "$dest" "$url" || die "download of $tool $version failed: $url"
+  actual="$(sha256sum "$dest" | awk '{print $1}')"
+  if [[ "$actual" != "$expected" ]]; then
+    rm -f "$dest"
+    die "checksum mismatch for $tool $version from $url: expected $expected, got $actual. The download is corrupt or was tampered with; nothing was installed."
+  fi
+}
+
+install_kind() {
+  fetch_verified kind "$KIND_VERSION" /tmp/kind-cluster.kind
+  install -m 0755 /tmp/kind-cluster.kind /usr/local/bin/kind
+  rm -f /tmp/kind-cluster.kind
+}
+
+install_kubectl() {
+  fetch_verified kubectl "$KUBECTL_VERSION" /tmp/kind-cluster.kubectl
+  install -m 0755 /tmp/kind-cluster.kubectl /usr/local/bin/kubectl
+  rm -f /tmp/kind-cluster.kubectl
+}
+
+install_docker_cli() {
+  if [[ "$INSTALL_DOCKER_CLI" != true ]]; then
+    log "installDockerCli is false: not installing the Docker CLI"
+    return
+  fi
+  if command -v docker >/dev/null; then
+    log "reusing the Docker CLI already in the image ($(command -v docker))"
+    return
+  fi
+  local tmp
+  tmp="$(mktemp -d)"
+  fetch_verified docker "$DOCKER_VERSION" "$tmp/docker.tgz"
+  tar -xzf "$tmp/docker.tgz" -C "$tmp" docker/docker || die "the Docker CLI archive has no docker/docker inside."
+  install -m 0755 "$tmp/docker/docker" /usr/local/bin/docker
+  rm -rf "$tmp"
+}
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+ensure_node() {
+  if command -v node >/dev/null && (($(node_major) >= MIN_NODE_MAJOR)); then
+    log "reusing Node.js $(node --version) for the hooks"
+  else
+    log "installing Node.js from the distribution for the hooks"
+    check_packages nodejs
+    (($(node_major) >= MIN_NODE_MAJOR)) || die "the distribution's Node.js is $(node --version 2>/dev/null || echo missing); the hooks need >= $MIN_NODE_MAJOR. Add a Node.js Feature before this one."
+  fi
+  NODE_BIN="$(command -v node)"
+}
+
+install_cli() {
+  [[ -f "$FEATURE_DIR/dist/kind-cluster.cjs" ]] || die "dist/kind-cluster.cjs is missing from the Feature: build it with \`npm run build\` before packaging."
+  mkdir -p "$SHARE_DIR"
+  install -m 0644 "$FEATURE_DIR/dist/kind-cluster.cjs" "$SHARE_DIR/kind-cluster.cjs"
+  install -m 0755 "$FEATURE_DIR/docker-socket.sh" "$SHARE_DIR/docker-socket.sh"
+  cat >/usr/local/bin/kind-cluster <<WRAPPER
+#!/bin/sh
+exec "$NODE_BIN" "$SHARE_DIR/kind-cluster.cjs" "\$@"
+WRAPPER
+  chmod 0755 /usr/local/bin/kind-cluster
+}
+
+# The hooks read these; environment variables KIND_CLUSTER_* override them at run time.
+write_options() {
+  cat >"$SHARE_DIR/options.env" <<OPTIONS
+# Written by the kind-cluster Feature's install.sh; read by the kind-cluster CLI.
+clusterName=$CLUSTER_NAME
+apiServerPort=$API_SERVER_PORT
+apiServerAddress=$API_SERVER_ADDRESS
+route=$ROUTE
+nodeImage=$NODE_IMAGE
+kindConfig=$KIND_CONFIG
+waitSeconds=$WAIT_SECONDS
+createCluster=$CREATE_CLUSTER
+strict=$STRICT
+remoteUser=$REMOTE_USER
+OPTIONS
+  chmod 0644 "$SHARE_DIR/options.env"
+}
+
+# A non-root remote user reaches the host's socket through a proxy the entrypoint starts (socat).
+install_socket_proxy() {
+  if [[ "$REMOTE_USER" != root ]]; then check_packages socat; fi
+}
+
+validate_options() {
+  [[ "$CLUSTER_NAME" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "clusterName '$CLUSTER_NAME' is not valid: lower-case letters, digits, '-' and '.'."
+  [[ "$API_SERVER_PORT" =~ ^[0-9]+$ ]] && ((API_SERVER_PORT >= 1 && API_SERVER_PORT <= 65535)) || die "apiServerPort '$API_SERVER_PORT' is not a port (1-65535)."
+  [[ "$WAIT_SECONDS" =~ ^[0-9]+$ ]] || die "waitSeconds '$WAIT_SECONDS' is not a whole number of seconds."
+  case "$ROUTE" in auto | host.docker.internal | kind-network) ;; *) die "route '$ROUTE' is not one of auto, host.docker.internal, kind-network." ;; esac
+}
+
+clean_up() {
+  rm -rf /var/lib/apt/lists/*
+}
+
+main() {
+  require_root
+  validate_options
+  detect_arch
+  resolve_versions
+  ensure_curl
+  install_docker_cli
+  install_kind
+  install_kubectl
+  ensure_node
+  install_socket_proxy
+  install_cli
+  write_options
+  clean_up
+  log "installed kind $KIND_VERSION, kubectl $KUBECTL_VERSION, kind-cluster $(/usr/local/bin/kind-cluster --version | awk '{print $2}'); the cluster starts with the container."
+}
+
+main "$@"
