@@ -14,7 +14,6 @@ const entry = (name: string): ClusterEntry => ({
   credentials: { certificateAuthorityData: "TkVXLUNB", clientCertificateData: "TkVXLUNFUlQ=", clientKeyData: "TkVXLUtFWQ==" },
 });
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML fixtures
 type Named = { name: string; [k: string]: any };
 const byName = (list: Named[]) => Object.fromEntries(list.map((i) => [i.name, i]));
 
@@ -39,7 +38,7 @@ describe("upsertClusterEntry", () => {
 
   it("never writes insecure-skip-tls-verify for our cluster, and keeps the user's own comments", () => {
     const text = upsertClusterEntry(many, entry("kind-kind"), "cfg");
-    const ours = byName(parse(text).clusters)["kind-kind"] as { cluster: Record<string, unknown> };
+    const ours = byName(parse(text).clusters)["kind-kind"] as unknown as { cluster: Record<string, unknown> };
     expect(ours.cluster).not.toHaveProperty("insecure-skip-tls-verify");
     expect(text).toContain("# their choice, not ours: must survive untouched");
     expect(text).toContain("# A developer's kubeconfig");
@@ -59,7 +58,7 @@ describe("upsertClusterEntry", () => {
 
   it("omits tls-server-name when the route's host is in the certificate", () => {
     const e = { ...entry("kind-kind"), server: "https://kind-control-plane:6443", tlsServerName: undefined };
-    const cluster = byName(parse(upsertClusterEntry("", e, "cfg")).clusters)["kind-kind"] as { cluster: Record<string, unknown> };
+    const cluster = byName(parse(upsertClusterEntry("", e, "cfg")).clusters)["kind-kind"] as unknown as { cluster: Record<string, unknown> };
     expect(cluster.cluster).toEqual({ "certificate-authority-data": "TkVXLUNB", server: "https://kind-control-plane:6443" });
   });
 
