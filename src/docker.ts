@@ -16,8 +16,8 @@ export interface DockerInfo {
   dockerDesktop: boolean;
 }
 
-async function docker(args: readonly string[], timeoutMs = 30_000): Promise<RunResult> {
-  return run("docker", args, { timeoutMs });
+async function docker(args: readonly string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+  return run("docker", args, { timeoutMs, env });
 }
 
 function socketPath(env: NodeJS.ProcessEnv): string | undefined {
@@ -57,7 +57,7 @@ export function classifyDockerFailure(
 }
 
 export async function dockerInfo(env: NodeJS.ProcessEnv = process.env): Promise<DockerInfo> {
-  const result = await docker(["info", "--format", "{{json .}}"], 15_000);
+  const result = await docker(["info", "--format", "{{json .}}"], 15_000, env);
   const info = result.exitCode === 0 ? (JSON.parse(result.stdout) as Record<string, unknown>) : undefined;
   if (!info || typeof info.ServerVersion !== "string" || info.ServerVersion === "") {
     const socket = socketPath(env);
