@@ -1,0 +1,101 @@
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { devcontainerUp, makeProject, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
+import { ensureBusyboxImage } from "../support/images.js";
+import { readTestbed, type Testbed } from "../support/testbed.js";
+
+/**
+ * The Feature's build step for real: the devcontainer CLI builds a Debian image with our Feature,
+ * every download comes from the test bed's mirror with its checksum verified, and the tools work
+ * for root and for a non-root user whose uid owns nothing of the Docker socket.
+ */
+let testbed: Testbed;
+let project = "";
+let up: UpResult;
+const cleanup: Array<string | undefined> = [];
+
+const DOCKERFILE = (base: string) => `FROM ${base}\nRUN useradd --create-home --uid 1234 --shell /bin/bash dev\n`;
+
+beforeAll(async () => {
+  testbed = readTestbed();
+  project = await makeProject({
+    image: testbed.baseImage,
+    options: { ...testbed.featureOptions, createCluster: false },
+    config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev" },
+    files: { ".devcontainer/Dockerfile": DOCKERFILE(testbed.baseImage) },
+  });
+  up = await devcontainerUp(project);
+  cleanup.push(up.containerId);
+});
+
+afterAll(async () => {
+  for (const id of cleanup) await removeContainer(id);
+});
+
+describe("Feature install (devcontainer up, offline mirror)", () => {
+  it("builds and starts the dev container", () => {
+    expect(up.output).toContain("downloading kind");
+    expect(up.exitCode, up.output.slice(-3000)).toBe(0);
+    expect(up.outcome).toBe("success");
+  });
+
+  it("installs kind and kubectl at the requested versions", async () => {
+    const kind = await sh(project, "kind version");
+    expect(kind.stdout).toContain(testbed.kindVersion);
+    const kubectl = await sh(project, "kubectl version --client -o json");
+    expect(JSON.parse(kubectl.stdout).clientVersion.gitVersion).toBe(testbed.kubernetesVersion);
+    expect((await sh(project, "kind-cluster --version")).stdout).toMatch(/^kind-cluster \d+\.\d+\.\d+$/);
+  });
+
+  it("reaches the Docker host as the non-root user and as root", async () => {
+    const asDev = await sh(project, "id -u; docker version --format '{{.Server.Version}}'");
+    expect(asDev.stderr).toBe("");
+    expect(asDev.stdout.split("\n")).toEqual(["1234", expect.stringMatching(/^\d+\.\d+/)]);
+    const owner = await sh(project, "stat -c %u /var/run/kind-cluster/docker-host.sock");
+    expect(owner.stdout.trim()).not.toBe("1234");
+    const asRoot = await sh(project, "docker version --format '{{.Server.Version}}'", { user: "root" });
+    expect(asRoot.stdout.trim()).toMatch(/^\d+\.\d+/);
+  });
+
+  it("doctor says plainly that no cluster exists yet, naming the fix", async () => {
+    const doctor = await sh(project, "kind-cluster doctor");
+    expect(doctor.exitCode).toBe(1);
+    expect(doctor.stdout).toMatch(/✓ docker: engine/);
+    expect(doctor.stdout).toContain("no kind cluster named kind exists yet");
+    expect(doctor.stdout).toContain("fix: run `kind-cluster up` to create it");
+  });
+
+  it("records the options for the hooks outside the Feature's temporary folder", async () => {
+    const options = await sh(project, "cat /usr/local/share/kind-cluster/options.env");
+    expect(options.stdout).toContain("clusterName=kind");
+    expect(options.stdout).toContain("createCluster=false");
+    expect(options.stdout).toContain("remoteUser=dev");
+  });
+});
+
+describe("a corrupt download", () => {
+  it("fails the build with a clear checksum message", async () => {
+    // A mirror that serves a tampered kind binary beside the genuine checksum.
+    const mirror = await mkdtemp(join(tmpdir(), "bad-mirror-"));
+    const source = new URL(testbed.mirrorUrl);
+    const original = testbed.mirrorDir ?? join(testbed.kind, "..", "..", "mirror");
+    await cp(original, mirror, { recursive: true });
+    const kindFile = join(mirror, "kind", testbed.kindVersion, "kind-linux-amd64");
+    await writeFile(kindFile, Buffer.concat([await readFile(kindFile), Buffer.from("tampered")]));
+    const image = await ensureBusyboxImage();
+    const server = await execa("docker", ["run", "-d", "--rm", "-v", `${mirror}:/srv:ro`, image, "httpd", "-f", "-p", "8080", "-h", "/srv"]);
+    const id = server.stdout.trim();
+    cleanup.push(id);
+    const ip = (await execa("docker", ["inspect", "-f", "{{.NetworkSettings.IPAddress}}", id])).stdout.trim();
+    const bad = await makeProject({ image: testbed.baseImage, options: { ...testbed.featureOptions, createCluster: false, downloadMirror: `http://${ip}:8080` } });
+    const result = await devcontainerUp(bad);
+    cleanup.push(result.containerId);
+    expect(source.protocol).toBe("http:");
+    expect(result.exitCode).not.toBe(0);
+    expect(result.output).toMatch(/checksum mismatch for kind v\d+\.\d+\.\d+ from http:\/\/[\d.]+:8080\/kind\//);
+    expect(result.output).toContain("nothing was installed");
+  });
+});

@@ -1,0 +1,77 @@
+import { cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { execa } from "execa";
+
+/** Drives the real devcontainer CLI against throwaway projects that use our Feature from a local folder. */
+
+const CLI = resolve("node_modules/.bin/devcontainer");
+const FEATURE = resolve("features/src/kind-cluster");
+
+export interface ProjectSpec {
+  image: string;
+  options: Record<string, string | boolean>;
+  /** Extra devcontainer.json properties (runArgs, remoteUser, build, mounts...). */
+  config?: Record<string, unknown>;
+  /** Extra files relative to the project root (a Dockerfile, a kind config, a kubeconfig...). */
+  files?: Record<string, string>;
+}
+
+/** A project folder whose .devcontainer holds a copy of our Feature, as a user would vendor it. */
+export async function makeProject(spec: ProjectSpec): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "kc-project-"));
+  await mkdir(join(dir, ".devcontainer"), { recursive: true });
+  await cp(FEATURE, join(dir, ".devcontainer", "kind-cluster"), { recursive: true });
+  const config = { name: "kind-cluster test", image: spec.image, features: { "./kind-cluster": spec.options }, ...spec.config };
+  await writeFile(join(dir, ".devcontainer", "devcontainer.json"), `${JSON.stringify(config, null, 2)}\n`);
+  for (const [path, text] of Object.entries(spec.files ?? {})) {
+    await mkdir(join(dir, path, ".."), { recursive: true });
+    await writeFile(join(dir, path), text);
+  }
+  return dir;
+}
+
+export interface UpResult {
+  exitCode: number;
+  outcome?: string;
+  containerId?: string;
+  remoteUser?: string;
+  output: string;
+  seconds: number;
+}
+
+export async function devcontainerUp(dir: string, ...args: string[]): Promise<UpResult> {
+  const start = performance.now();
+  const result = await execa(CLI, ["up", "--workspace-folder", dir, "--log-format", "text", ...args], { reject: false, all: true, env: { DOCKER_BUILDKIT: "0" } });
+  const seconds = (performance.now() - start) / 1000;
+  const last = result.stdout.trim().split("\n").pop() ?? "";
+  let parsed: { outcome?: string; containerId?: string; remoteUser?: string } = {};
+  try {
+    parsed = JSON.parse(last);
+  } catch {
+    // No JSON outcome line: the CLI failed before it could print one.
+  }
+  return { exitCode: result.exitCode ?? 1, ...parsed, output: result.all ?? "", seconds };
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function devcontainerExec(dir: string, command: string[], options: { user?: string } = {}): Promise<ExecResult> {
+  const args = ["exec", "--workspace-folder", dir];
+  if (options.user) args.push("--remote-user", options.user);
+  const result = await execa(CLI, [...args, ...command], { reject: false });
+  return { exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `sh -c` inside the dev container. */
+export function sh(dir: string, script: string, options: { user?: string } = {}): Promise<ExecResult> {
+  return devcontainerExec(dir, ["sh", "-c", script], options);
+}
+
+export async function removeContainer(id: string | undefined): Promise<void> {
+  if (id) await execa("docker", ["rm", "-f", id], { reject: false });
+}
