@@ -5,7 +5,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devcontainerUp, makeProject, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
 import { ensureBusyboxImage } from "../support/images.js";
-import { readTestbed, type Testbed } from "../support/testbed.js";
+import { devUserDockerfile, readTestbed, type Testbed } from "../support/testbed.js";
 
 /**
  * The Feature's build step for real: the devcontainer CLI builds a Debian image with our Feature,
@@ -17,7 +17,7 @@ let project = "";
 let up: UpResult;
 const cleanup: Array<string | undefined> = [];
 
-const DOCKERFILE = (base: string) => `FROM ${base}\nRUN useradd --create-home --uid 1234 --shell /bin/bash dev\n`;
+
 
 beforeAll(async () => {
   testbed = readTestbed();
@@ -25,7 +25,7 @@ beforeAll(async () => {
     image: testbed.baseImage,
     options: { ...testbed.featureOptions, createCluster: false },
     config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev" },
-    files: { ".devcontainer/Dockerfile": DOCKERFILE(testbed.baseImage) },
+    files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage) },
   });
   up = await devcontainerUp(project);
   cleanup.push(up.containerId);

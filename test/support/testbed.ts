@@ -21,3 +21,28 @@ export function readTestbed(): Testbed {
   if (!existsSync(TESTBED_FILE)) throw new Error(`${TESTBED_FILE} is missing: run \`npm run testbed\` first`);
   return JSON.parse(readFileSync(TESTBED_FILE, "utf8")) as Testbed;
 }
+
+/** Host-side view of a cluster: its node containers, as kind labels them. */
+export async function nodeContainers(cluster: string): Promise<Array<{ id: string; name: string; state: string }>> {
+  const { execa } = await import("execa");
+  const out = await execa("docker", ["ps", "-a", "--no-trunc", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`, "--format", "{{.ID}} {{.Names}} {{.State}}"]);
+  return out.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [id = "", name = "", state = ""] = l.split(" ");
+      return { id, name, state };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Deletes clusters from the host side with the test bed's kind (test clean-up). */
+export async function deleteClusters(testbed: Testbed, ...names: string[]): Promise<void> {
+  const { execa } = await import("execa");
+  for (const name of names) await execa(testbed.kind, ["delete", "cluster", "--name", name], { reject: false });
+}
+
+/** The devcontainer project's Dockerfile: the base image plus a non-root user whose uid owns nothing. */
+export function devUserDockerfile(base: string, extra = ""): string {
+  return `FROM ${base}\nRUN useradd --create-home --uid 1234 --shell /bin/bash dev\n${extra}`;
+}

@@ -1,0 +1,143 @@
+import { readFileSync } from "node:fs";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { devcontainerUp, makeProject, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
+import { deleteClusters, devUserDockerfile, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
+
+/**
+ * Scenarios 1, 2, 3, 6 and 8: every route from a non-root user's dev container to one real cluster.
+ * The first project creates the cluster; the next two adopt it, as a second dev container would.
+ */
+const CLUSTER = "kind";
+let testbed: Testbed;
+const containers: Array<string | undefined> = [];
+
+type Named = { name: string; [key: string]: unknown };
+const names = (list: Named[]) => list.map((e) => e.name).sort();
+
+async function project(options: Record<string, string | boolean>, config: Record<string, unknown> = {}, dockerfileExtra = "", files: Record<string, string> = {}) {
+  const dir = await makeProject({
+    image: testbed.baseImage,
+    options: { ...testbed.featureOptions, ...options },
+    config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev", ...config },
+    files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage, dockerfileExtra), ...files },
+  });
+  const up = await devcontainerUp(dir);
+  containers.push(up.containerId);
+  return { dir, up };
+}
+
+async function kubeconfigOf(dir: string) {
+  const out = await sh(dir, "cat ~/.kube/config");
+  return parse(out.stdout);
+}
+
+async function nodesReady(dir: string) {
+  const out = await sh(dir, "kubectl get nodes -o json");
+  expect(out.exitCode, out.stderr).toBe(0);
+  const items = JSON.parse(out.stdout).items as Array<{ metadata: { name: string }; status: { conditions: Array<{ type: string; status: string }> } }>;
+  return items.map((n) => [n.metadata.name, n.status.conditions.find((c) => c.type === "Ready")?.status]);
+}
+
+beforeAll(async () => {
+  testbed = readTestbed();
+  await deleteClusters(testbed, CLUSTER);
+});
+
+afterAll(async () => {
+  for (const id of containers) await removeContainer(id);
+  await deleteClusters(testbed, CLUSTER);
+});
+
+describe("scenario 1 + 6 + 8: the seed's route, exactly, for a non-root user with an existing kubeconfig", () => {
+  let dir = "";
+  let up: UpResult;
+  beforeAll(async () => {
+    const existing = readFileSync("test/fixtures/kubeconfig-many.yaml", "utf8");
+    ({ dir, up } = await project(
+      { route: "host.docker.internal", apiServerPort: "6443" },
+      { runArgs: ["--add-host=host.docker.internal:host-gateway"] },
+      "COPY --chown=dev:dev kubeconfig /home/dev/.kube/config\n",
+      { ".devcontainer/kubeconfig": existing },
+    ));
+  });
+
+  it("comes up and the hook says what it did", () => {
+    expect(up.exitCode, up.output.slice(-4000)).toBe(0);
+    expect(up.output).toMatch(/✓ cluster\s+created kind/);
+    expect(up.output).toMatch(/✓ route\s+host.docker.internal -> https:\/\/host.docker.internal:6443/);
+    console.log(`[e2e] scenario 1: devcontainer up with a new cluster took ${up.seconds.toFixed(1)}s`);
+  });
+
+  it("writes the seed's kubeconfig: host.docker.internal:6443, tls-server-name localhost, verification on", async () => {
+    const config = await kubeconfigOf(dir);
+    const ours = config.clusters.find((c: Named) => c.name === "kind-kind").cluster;
+    expect(ours.server).toBe("https://host.docker.internal:6443");
+    expect(ours["tls-server-name"]).toBe("localhost");
+    expect(ours).not.toHaveProperty("insecure-skip-tls-verify");
+    expect(ours["certificate-authority-data"]).toMatch(/^[A-Za-z0-9+/=]{100,}$/);
+  });
+
+  it("keeps every other cluster, user and context of the existing kubeconfig, and makes ours current", async () => {
+    const config = await kubeconfigOf(dir);
+    expect(names(config.clusters)).toEqual(["kind-kind", "prod-eu", "staging"]);
+    expect(names(config.users)).toEqual(["alice@prod", "kind-kind", "oidc"]);
+    expect(names(config.contexts)).toEqual(["kind-kind", "prod", "staging"]);
+    expect(config.users.find((u: Named) => u.name === "alice@prod").user.token).toBe("secret-token-value");
+    expect(config["current-context"]).toBe("kind-kind");
+    expect((await sh(dir, "stat -c %a ~/.kube/config")).stdout.trim()).toBe("600");
+  });
+
+  it("kubectl get nodes shows the node Ready, as the non-root user", async () => {
+    expect(await nodesReady(dir)).toEqual([["kind-control-plane", "True"]]);
+    expect((await sh(dir, "id -un")).stdout.trim()).toBe("dev");
+  });
+
+  it("publishes the API on the bridge gateway only, not on every interface", async () => {
+    const [cp] = await nodeContainers(CLUSTER);
+    const bindings = JSON.parse((await execa("docker", ["inspect", "-f", "{{json .HostConfig.PortBindings}}", cp!.id])).stdout);
+    const hostIp = bindings["6443/tcp"][0].HostIp as string;
+    expect(hostIp).toMatch(/^172\.\d+\.\d+\.1$/);
+    const listening = (await execa("ss", ["-Hltn", "sport = :6443"])).stdout;
+    expect(listening).toContain(`${hostIp}:6443`);
+    expect(listening).not.toMatch(/(0\.0\.0\.0|\*|\[::\]):6443/);
+  });
+});
+
+describe("scenario 2: auto route with no help from the project", () => {
+  let dir = "";
+  let up: UpResult;
+  beforeAll(async () => {
+    ({ dir, up } = await project({ route: "auto" }));
+  });
+
+  it("adopts the running cluster, picks a working route and says why", async () => {
+    expect(up.exitCode, up.output.slice(-4000)).toBe(0);
+    expect(up.output).toMatch(/✓ cluster\s+adopted kind/);
+    expect(up.output).toMatch(/host.docker.internal: .*failed at dns.*--add-host=host.docker.internal:host-gateway/);
+    expect(up.output).toMatch(/✓ route\s+gateway -> https:\/\/172\.\d+\.\d+\.1:6443/);
+    const ours = (await kubeconfigOf(dir)).clusters.find((c: Named) => c.name === "kind-kind").cluster;
+    expect(ours.server).toMatch(/^https:\/\/172\.\d+\.\d+\.1:6443$/);
+    expect(ours["tls-server-name"]).toBe("localhost");
+    expect(await nodesReady(dir)).toEqual([["kind-control-plane", "True"]]);
+  });
+});
+
+describe("scenario 3: the kind-network route", () => {
+  let dir = "";
+  let up: UpResult;
+  beforeAll(async () => {
+    ({ dir, up } = await project({ route: "kind-network" }));
+  });
+
+  it("joins the cluster's network and talks to kind-control-plane:6443", async () => {
+    expect(up.exitCode, up.output.slice(-4000)).toBe(0);
+    const ours = (await kubeconfigOf(dir)).clusters.find((c: Named) => c.name === "kind-kind").cluster;
+    expect(ours.server).toBe("https://kind-control-plane:6443");
+    expect(ours).not.toHaveProperty("insecure-skip-tls-verify");
+    const networks = (await execa("docker", ["inspect", "-f", "{{json .NetworkSettings.Networks}}", up.containerId!])).stdout;
+    expect(Object.keys(JSON.parse(networks))).toContain("kind");
+    expect(await nodesReady(dir)).toEqual([["kind-control-plane", "True"]]);
+  });
+});
