@@ -26,10 +26,14 @@ export class ProcessError extends Error {
   }
 }
 
-/** A missing executable is reported as exit code 127, like a shell would. */
+/**
+ * A missing executable is reported as exit code 127, like a shell would. Children run in `/`: the
+ * workspace folder (the hooks' working directory) may not be readable by the remote user in CI.
+ */
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const result = await execa(file, args, {
     reject: false,
+    cwd: "/",
     timeout: options.timeoutMs,
     env: options.env,
     input: options.input,

@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -27,6 +27,8 @@ beforeAll(async () => {
     config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev" },
     files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage) },
   });
+  // As in CI, where the checkout belongs to another uid: the workspace is unreadable for the remote user.
+  await chmod(project, 0o700);
   up = await devcontainerUp(project);
   cleanup.push(up.containerId);
 });
@@ -56,7 +58,7 @@ describe("Feature install (devcontainer up, offline mirror)", () => {
     expect(asDev.stdout.split("\n")).toEqual(["1234", expect.stringMatching(/^\d+\.\d+/)]);
     const owner = await sh(project, "stat -c %u /var/run/kind-cluster/docker-host.sock");
     expect(owner.stdout.trim()).not.toBe("1234");
-    const asRoot = await sh(project, "docker version --format '{{.Server.Version}}'", { user: "root" });
+    const asRoot = await sh(project, "docker version --format '{{.Server.Version}}'", { root: up.containerId });
     expect(asRoot.stdout.trim()).toMatch(/^\d+\.\d+/);
   });
 

@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
@@ -20,6 +20,7 @@ export interface ProjectSpec {
 /** A project folder whose .devcontainer holds a copy of our Feature, as a user would vendor it. */
 export async function makeProject(spec: ProjectSpec): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "kc-project-"));
+  await chmod(dir, 0o755); // like a checkout: readable by the container's non-root user
   await mkdir(join(dir, ".devcontainer"), { recursive: true });
   await cp(FEATURE, join(dir, ".devcontainer", "kind-cluster"), { recursive: true });
   const config = { name: "kind-cluster test", image: spec.image, features: { "./kind-cluster": spec.options }, ...spec.config };
@@ -60,16 +61,17 @@ export interface ExecResult {
   stderr: string;
 }
 
-export async function devcontainerExec(dir: string, command: string[], options: { user?: string } = {}): Promise<ExecResult> {
-  const args = ["exec", "--workspace-folder", dir];
-  if (options.user) args.push("--remote-user", options.user);
-  const result = await execa(CLI, [...args, ...command], { reject: false });
+/** Runs a command as the project's remote user, the way a terminal in the dev container would. */
+export async function devcontainerExec(dir: string, command: string[]): Promise<ExecResult> {
+  const result = await execa(CLI, ["exec", "--workspace-folder", dir, ...command], { reject: false });
   return { exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** `sh -c` inside the dev container. */
-export function sh(dir: string, script: string, options: { user?: string } = {}): Promise<ExecResult> {
-  return devcontainerExec(dir, ["sh", "-c", script], options);
+/** `sh -c` inside the dev container, as the remote user or, with `root`, through `docker exec`. */
+export async function sh(dir: string, script: string, options: { root?: string } = {}): Promise<ExecResult> {
+  if (!options.root) return devcontainerExec(dir, ["sh", "-c", script]);
+  const result = await execa("docker", ["exec", "-u", "root", options.root, "sh", "-c", script], { reject: false });
+  return { exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
 export async function removeContainer(id: string | undefined): Promise<void> {

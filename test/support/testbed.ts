@@ -15,7 +15,7 @@ export interface Testbed {
   featureOptions: Record<string, string>;
 }
 
-export const TESTBED_FILE = ".testbed/testbed.json";
+export const TESTBED_FILE = process.env.KIND_CLUSTER_TESTBED_FILE ?? ".testbed/testbed.json";
 
 export function readTestbed(): Testbed {
   if (!existsSync(TESTBED_FILE)) throw new Error(`${TESTBED_FILE} is missing: run \`npm run testbed\` first`);
