@@ -28,3 +28,22 @@ step() {
   [[ -e $output ]] || die "step '$name' finished but did not produce $output"
   log "$(printf '%-28s done in %ds' "$name" $((SECONDS - start)))"
 }
+
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# step_image NAME TAG COMMAND...: like step, for a Docker image that COMMAND builds as TAG.
+step_image() {
+  local name=$1 tag=$2; shift 2
+  if image_exists "$tag"; then
+    log "$(printf '%-28s cached (%s)' "$name" "$tag")"
+    return 0
+  fi
+  local start=$SECONDS
+  log "$(printf '%-28s building %s...' "$name" "$tag")"
+  "$@"
+  image_exists "$tag" || die "step '$name' finished but image $tag does not exist"
+  log "$(printf '%-28s done in %ds' "$name" $((SECONDS - start)))"
+}
+
+# A short hash of files, so that images built from them are rebuilt when they change.
+content_hash() { cat "$@" | sha256sum | cut -c1-10; }

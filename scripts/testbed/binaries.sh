@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Test bed, part 1: every binary a kind node needs, built from Go modules (no release downloads exist
+# here). Outputs land in $TESTBED_BIN; each is skipped when already built.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SRC=$TESTBED_CACHE/src
+mkdir -p "$SRC" "$TESTBED_BIN/cni"
+export CGO_ENABLED=0
+
+# go_install OUT_DIR PACKAGE@VERSION [go flags...]: a module without replace directives.
+go_install() {
+  local out=$1 pkg=$2; shift 2
+  GOBIN=$out nice go install -trimpath "$@" "$pkg"
+}
+
+# wrapper_module DIR MODULE VERSION STAGING_VERSION: a module that requires MODULE and pins every
+# module MODULE's own go.mod replaces with a local path, at STAGING_VERSION (their published tags).
+wrapper_module() {
+  local dir=$1 module=$2 version=$3 staged=$4 upstream
+  mkdir -p "$dir"
+  upstream="$(go mod download -json "$module@$version" | jq -r .GoMod)"
+  {
+    echo "module testbed.local/wrapper"
+    grep -E '^(go|godebug) ' "$upstream"
+    echo "require $module $version"
+    echo "replace ("
+    awk '/^replace \(/{f=1; next} f && /^\)/{f=0} f && $3 ~ /^\.\.?\// {print "\t" $1 " => " $1 " '"$staged"'"}' "$upstream"
+    echo ")"
+  } >"$dir/go.mod"
+}
+
+build_kind() {
+  go_install "$TESTBED_BIN" "sigs.k8s.io/kind@$KIND_VERSION"
+}
+
+KUBE_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl)
+
+kube_ldflags() {
+  local v=${KUBERNETES_VERSION#v} flags="-s -w" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=${v%%.*}"
+    flags+=" -X $pkg.gitMinor=$(cut -d. -f2 <<<"$v") -X $pkg.gitTreeState=clean"
+    flags+=" -X $pkg.gitCommit=0000000000000000000000000000000000000000 -X $pkg.buildDate=2000-01-01T00:00:00Z"
+  done
+  echo "$flags"
+}
+
+build_kubernetes() {
+  local dir=$SRC/kubernetes-$KUBERNETES_VERSION staging="v0.${KUBERNETES_VERSION#v1.}" out
+  wrapper_module "$dir" k8s.io/kubernetes "$KUBERNETES_VERSION" "$staging"
+  printf '//go:build tools\n\npackage wrapper\n\nimport (\n' >"$dir/tools.go"
+  printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "${KUBE_COMMANDS[@]}" >>"$dir/tools.go"
+  printf ')\n' >>"$dir/tools.go"
+  out="$(mktemp -d "$SRC/kube-out.XXXX")"
+  (
+    cd "$dir"
+    go mod tidy
+    nice go build -trimpath -tags selinux,notest -ldflags "$(kube_ldflags)" -o "$out/" \
+      "${KUBE_COMMANDS[@]/#/k8s.io/kubernetes/cmd/}"
+  )
+  mv "$out"/* "$TESTBED_BIN/" && rmdir "$out"
+}
+
+write_image_list() {
+  "$TESTBED_BIN/kubeadm" config images list --kubernetes-version "$KUBERNETES_VERSION" >"$TESTBED_BIN/images.txt.tmp"
+  mv "$TESTBED_BIN/images.txt.tmp" "$TESTBED_BIN/images.txt"
+}
+
+build_etcd() {
+  local dir=$SRC/etcd-$ETCD_VERSION out
+  wrapper_module "$dir" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION"
+  printf '//go:build tools\n\npackage wrapper\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$dir/tools.go"
+  out="$(mktemp -d "$SRC/etcd-out.XXXX")"
+  (cd "$dir" && go mod tidy && nice go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
+  mv "$out/etcd" "$TESTBED_BIN/etcd" && rmdir "$out"
+}
+
+build_coredns() {
+  go_install "$TESTBED_BIN" "github.com/coredns/coredns@$COREDNS_VERSION" -ldflags "-s -w"
+}
+
+build_pause() {
+  gcc -static -Os -s -o "$TESTBED_BIN/pause.tmp" "$TESTBED_DIR/pause/pause.c"
+  mv "$TESTBED_BIN/pause.tmp" "$TESTBED_BIN/pause"
+}
+
+build_containerd() {
+  local cmd
+  for cmd in containerd ctr containerd-shim-runc-v2; do
+    go_install "$TESTBED_BIN" "github.com/containerd/containerd/v2/cmd/$cmd@$CONTAINERD_VERSION" \
+      -tags "no_btrfs no_devmapper no_zfs" -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION"
+  done
+}
+
+build_runc() {
+  # runc needs cgo for seccomp (Debian's libseccomp-dev).
+  CGO_ENABLED=1 go_install "$TESTBED_BIN" "github.com/opencontainers/runc@$RUNC_VERSION" \
+    -tags seccomp -ldflags "-s -w -X main.version=${RUNC_VERSION#v}"
+}
+
+build_cni_plugins() {
+  local plugin
+  for plugin in main/ptp main/bridge main/loopback main/host-device ipam/host-local meta/portmap; do
+    go_install "$TESTBED_BIN/cni" "github.com/containernetworking/plugins/plugins/$plugin@$CNI_PLUGINS_VERSION" -ldflags "-s -w"
+  done
+}
+
+main() {
+  step "kind $KIND_VERSION" "$TESTBED_BIN/kind" build_kind
+  step "kubernetes $KUBERNETES_VERSION" "$TESTBED_BIN/kubeadm" build_kubernetes
+  step "image list" "$TESTBED_BIN/images.txt" write_image_list
+  step "etcd $ETCD_VERSION" "$TESTBED_BIN/etcd" build_etcd
+  step "coredns $COREDNS_VERSION" "$TESTBED_BIN/coredns" build_coredns
+  step "pause $PAUSE_VERSION" "$TESTBED_BIN/pause" build_pause
+  step "containerd $CONTAINERD_VERSION" "$TESTBED_BIN/containerd-shim-runc-v2" build_containerd
+  step "runc $RUNC_VERSION" "$TESTBED_BIN/runc" build_runc
+  step "cni plugins $CNI_PLUGINS_VERSION" "$TESTBED_BIN/cni/portmap" build_cni_plugins
+}
+
+main "$@"

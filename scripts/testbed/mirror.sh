@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Test bed, part 3: a download mirror in the layout of the Feature's downloadMirror option, served by a
+# container on the default bridge (so `docker build` containers reach it by its address).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MIRROR=$TESTBED_CACHE/mirror
+MIRROR_CONTAINER=kind-cluster-testbed-mirror
+BASE_IMAGE=kind-cluster-testbed/devcontainer-base:bookworm
+DOCKER_VERSION=$(docker version --format '{{.Client.Version}}')
+
+# publish SOURCE PATH: copies SOURCE to $MIRROR/PATH with its .sha256 beside it.
+publish() {
+  local source=$1 path=$2
+  mkdir -p "$(dirname "$MIRROR/$path")"
+  cp "$source" "$MIRROR/$path.tmp" && mv "$MIRROR/$path.tmp" "$MIRROR/$path"
+  (cd "$(dirname "$MIRROR/$path")" && sha256sum "$(basename "$path")" >"$(basename "$path").sha256")
+}
+
+# Docker's static CLI tarballs hold docker/docker; this machine's client is such a static build.
+docker_cli_tarball() {
+  local dir
+  dir=$(mktemp -d)
+  mkdir "$dir/docker"
+  cp "$(command -v docker)" "$dir/docker/docker"
+  tar -C "$dir" -czf "$dir/docker.tgz" docker
+  publish "$dir/docker.tgz" "docker/$DOCKER_VERSION/docker-linux-amd64.tgz"
+  rm -rf "$dir"
+}
+
+fill_mirror() {
+  step "mirror: kind" "$MIRROR/kind/$KIND_VERSION/kind-linux-amd64.sha256" publish "$TESTBED_BIN/kind" "kind/$KIND_VERSION/kind-linux-amd64"
+  step "mirror: kubectl" "$MIRROR/kubectl/$KUBERNETES_VERSION/kubectl-linux-amd64.sha256" publish "$TESTBED_BIN/kubectl" "kubectl/$KUBERNETES_VERSION/kubectl-linux-amd64"
+  step "mirror: docker cli" "$MIRROR/docker/$DOCKER_VERSION/docker-linux-amd64.tgz.sha256" docker_cli_tarball
+}
+
+serving_dir() { docker inspect -f '{{range .Mounts}}{{.Source}}{{end}}' "$MIRROR_CONTAINER" 2>/dev/null || true; }
+
+start_server() {
+  if [[ "$(docker inspect -f '{{.State.Running}}' "$MIRROR_CONTAINER" 2>/dev/null)" == true && "$(serving_dir)" == "$MIRROR" ]]; then
+    return 0
+  fi
+  docker rm -f "$MIRROR_CONTAINER" >/dev/null 2>&1 || true
+  docker run -d --name "$MIRROR_CONTAINER" --restart unless-stopped -v "$MIRROR:/srv:ro" \
+    "$BASE_IMAGE" busybox httpd -f -p 8080 -h /srv >/dev/null
+}
+
+mirror_url() {
+  local ip
+  ip=$(docker inspect -f '{{.NetworkSettings.IPAddress}}' "$MIRROR_CONTAINER")
+  [[ -n $ip ]] || die "the mirror container has no address on the default bridge"
+  echo "http://$ip:8080"
+}
+
+check_server() {
+  local url=$1 i
+  for i in $(seq 1 20); do
+    curl -fsS "$url/kind/$KIND_VERSION/kind-linux-amd64.sha256" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  die "the mirror at $url does not answer"
+}
+
+main() {
+  fill_mirror
+  start_server
+  local url
+  url=$(mirror_url)
+  check_server "$url"
+  log "$(printf '%-28s %s' "mirror serving" "$url")"
+  printf '%s %s\n' "$url" "$DOCKER_VERSION"
+}
+
+main "$@"

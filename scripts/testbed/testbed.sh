@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `npm run testbed`: prepares everything the end-to-end tests run on, offline, re-using whatever is
+# already built, and writes .testbed/testbed.json for the tests.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+START=$SECONDS
+mkdir -p "$TESTBED_CACHE/logs" "$REPO_DIR/.testbed"
+
+bash "$REPO_DIR/scripts/setup-machine.sh"
+bash "$TESTBED_DIR/binaries.sh"
+NODE_IMAGE=$(bash "$TESTBED_DIR/images.sh" | tail -n 1)
+read -r MIRROR_URL DOCKER_VERSION < <(bash "$TESTBED_DIR/mirror.sh" | tail -n 1)
+
+jq -n \
+  --arg kindVersion "$KIND_VERSION" --arg kubernetesVersion "$KUBERNETES_VERSION" \
+  --arg kind "$TESTBED_BIN/kind" --arg kubectl "$TESTBED_BIN/kubectl" \
+  --arg nodeImage "$NODE_IMAGE" --arg baseImage kind-cluster-testbed/devcontainer-base:bookworm \
+  --arg mirrorUrl "$MIRROR_URL" --arg mirrorDir "$TESTBED_CACHE/mirror" --arg dockerVersion "$DOCKER_VERSION" \
+  '{kindVersion: $kindVersion, kubernetesVersion: $kubernetesVersion, kind: $kind, kubectl: $kubectl,
+    nodeImage: $nodeImage, baseImage: $baseImage, mirrorUrl: $mirrorUrl, mirrorDir: $mirrorDir,
+    dockerVersion: $dockerVersion,
+    featureOptions: {kindVersion: $kindVersion, kubectlVersion: $kubernetesVersion, nodeImage: $nodeImage,
+      downloadMirror: $mirrorUrl, dockerVersion: $dockerVersion}}' >"$REPO_DIR/.testbed/testbed.json.tmp"
+mv "$REPO_DIR/.testbed/testbed.json.tmp" "$REPO_DIR/.testbed/testbed.json"
+log "test bed ready in $((SECONDS - START))s: .testbed/testbed.json ($(du -sh "$TESTBED_CACHE" | cut -f1) in $TESTBED_CACHE)"
