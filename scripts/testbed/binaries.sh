@@ -13,10 +13,11 @@ go_install() {
   GOBIN=$out nice go install -trimpath "$@" "$pkg"
 }
 
-# wrapper_module DIR MODULE VERSION STAGING_VERSION: a module that requires MODULE and pins every
-# module MODULE's own go.mod replaces with a local path, at STAGING_VERSION (their published tags).
+# wrapper_module DIR MODULE VERSION STAGED_VERSION PACKAGE...: a module that requires MODULE and pins
+# every module that MODULE's own go.mod replaces with a local path, at STAGED_VERSION (their published
+# tags). Needed where `go install pkg@version` refuses a go.mod with replace or exclude directives.
 wrapper_module() {
-  local dir=$1 module=$2 version=$3 staged=$4 upstream
+  local dir=$1 module=$2 version=$3 staged=$4 upstream; shift 4
   mkdir -p "$dir"
   upstream="$(go mod download -json "$module@$version" | jq -r .GoMod)"
   {
@@ -27,6 +28,20 @@ wrapper_module() {
     awk '/^replace \(/{f=1; next} f && /^\)/{f=0} f && $3 ~ /^\.\.?\// {print "\t" $1 " => " $1 " '"$staged"'"}' "$upstream"
     echo ")"
   } >"$dir/go.mod"
+  {
+    printf '//go:build tools\n\npackage wrapper\n\nimport (\n'
+    printf '\t_ "%s"\n' "$@"
+    printf ')\n'
+  } >"$dir/tools.go"
+  (cd "$dir" && go mod tidy)
+}
+
+# wrapper_build DIR OUT_DIR [go build flags...] -- PACKAGE...: builds inside a wrapper module.
+wrapper_build() {
+  local dir=$1 out=$2 flags=(); shift 2
+  while [[ $1 != -- ]]; do flags+=("$1"); shift; done
+  shift
+  (cd "$dir" && nice go build -trimpath "${flags[@]}" -o "$out/" "$@")
 }
 
 build_kind() {
@@ -46,18 +61,10 @@ kube_ldflags() {
 }
 
 build_kubernetes() {
-  local dir=$SRC/kubernetes-$KUBERNETES_VERSION staging="v0.${KUBERNETES_VERSION#v1.}" out
-  wrapper_module "$dir" k8s.io/kubernetes "$KUBERNETES_VERSION" "$staging"
-  printf '//go:build tools\n\npackage wrapper\n\nimport (\n' >"$dir/tools.go"
-  printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "${KUBE_COMMANDS[@]}" >>"$dir/tools.go"
-  printf ')\n' >>"$dir/tools.go"
-  out="$(mktemp -d "$SRC/kube-out.XXXX")"
-  (
-    cd "$dir"
-    go mod tidy
-    nice go build -trimpath -tags selinux,notest -ldflags "$(kube_ldflags)" -o "$out/" \
-      "${KUBE_COMMANDS[@]/#/k8s.io/kubernetes/cmd/}"
-  )
+  local dir=$SRC/kubernetes-$KUBERNETES_VERSION packages=("${KUBE_COMMANDS[@]/#/k8s.io/kubernetes/cmd/}") out
+  wrapper_module "$dir" k8s.io/kubernetes "$KUBERNETES_VERSION" "v0.${KUBERNETES_VERSION#v1.}" "${packages[@]}"
+  out="$(mktemp -d "$SRC/out.XXXX")"
+  wrapper_build "$dir" "$out" -tags selinux,notest -ldflags "$(kube_ldflags)" -- "${packages[@]}"
   mv "$out"/* "$TESTBED_BIN/" && rmdir "$out"
 }
 
@@ -68,11 +75,10 @@ write_image_list() {
 
 build_etcd() {
   local dir=$SRC/etcd-$ETCD_VERSION out
-  wrapper_module "$dir" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION"
-  printf '//go:build tools\n\npackage wrapper\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$dir/tools.go"
-  out="$(mktemp -d "$SRC/etcd-out.XXXX")"
-  (cd "$dir" && go mod tidy && nice go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
-  mv "$out/etcd" "$TESTBED_BIN/etcd" && rmdir "$out"
+  wrapper_module "$dir" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION" go.etcd.io/etcd/server/v3
+  out="$(mktemp -d "$SRC/out.XXXX")"
+  wrapper_build "$dir" "$out" -ldflags "-s -w" -- go.etcd.io/etcd/server/v3
+  mv "$out/server" "$TESTBED_BIN/etcd" && rmdir "$out" # go names a .../v3 main after its parent
 }
 
 build_coredns() {
@@ -85,11 +91,13 @@ build_pause() {
 }
 
 build_containerd() {
-  local cmd
-  for cmd in containerd ctr containerd-shim-runc-v2; do
-    go_install "$TESTBED_BIN" "github.com/containerd/containerd/v2/cmd/$cmd@$CONTAINERD_VERSION" \
-      -tags "no_btrfs no_devmapper no_zfs" -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION"
-  done
+  local dir=$SRC/containerd-$CONTAINERD_VERSION module=github.com/containerd/containerd/v2 packages out
+  packages=("$module/cmd/containerd" "$module/cmd/ctr" "$module/cmd/containerd-shim-runc-v2")
+  wrapper_module "$dir" "$module" "$CONTAINERD_VERSION" "$CONTAINERD_VERSION" "${packages[@]}"
+  out="$(mktemp -d "$SRC/out.XXXX")"
+  wrapper_build "$dir" "$out" -tags "no_btrfs no_devmapper no_zfs" \
+    -ldflags "-s -w -X $module/version.Version=$CONTAINERD_VERSION" -- "${packages[@]}"
+  mv "$out"/* "$TESTBED_BIN/" && rmdir "$out"
 }
 
 build_runc() {

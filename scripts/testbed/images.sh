@@ -48,10 +48,12 @@ rootfs_image() {
 
 # build_image TAG DIR: the classic builder on a prepared context (no buildx here).
 build_image() {
-  DOCKER_BUILDKIT=0 docker build -q -t "$1" "$2" >/dev/null
+  local log=$TESTBED_CACHE/logs/build-${1//[\/:]/_}.log
+  DOCKER_BUILDKIT=0 docker build -t "$1" "$2" >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "docker build of $1 failed; see $log"; }
 }
 
-# component_image NAME BINARY TAGS...: FROM scratch with one static binary, tagged as kubeadm expects.
+# component_image NAME BINARY TAGS...: FROM scratch with one static binary, tagged as kubeadm expects
+# (NAME only labels the build; TAGS carry the versions).
 component_image() {
   local name=$1 binary=$2 context; shift 2
   context=$(mktemp -d)
@@ -68,11 +70,11 @@ kubeadm_image() { grep -E "/$1:[^/]*$" "$TESTBED_BIN/images.txt"; }
 build_component_images() {
   local c
   for c in kube-apiserver kube-controller-manager kube-scheduler etcd; do
-    component_image "kind-cluster-testbed/$c:$KUBERNETES_VERSION" "$c" "$(kubeadm_image "$c")"
+    component_image "kind-cluster-testbed/$c" "$c" "$(kubeadm_image "$c")"
   done
-  component_image "kind-cluster-testbed/coredns:$COREDNS_VERSION" coredns "$(kubeadm_image coredns)"
+  component_image kind-cluster-testbed/coredns coredns "$(kubeadm_image coredns)"
   # The sandbox image: kubeadm's name, and the one kind's containerd config names.
-  component_image "kind-cluster-testbed/pause:$PAUSE_VERSION" pause "$(kubeadm_image pause)" "$(sandbox_image)"
+  component_image kind-cluster-testbed/pause pause "$(kubeadm_image pause)" "$(sandbox_image)"
   net_image "$(kubeadm_image kube-proxy)" kube-proxy
   net_image "$KC_NET_IMAGE" kubectl "$NODE_DIR/kc-net.sh"
 }
@@ -118,6 +120,10 @@ node_rootfs_layer() {
   cp -r "$files/." "$context/root/"
   chmod -R u+w "$context/root"
   chmod 0755 "$context/root/usr/local/bin/"* "$context/root/kind/bin/"*
+  # This kernel withholds CAP_SYS_RESOURCE, so runc cannot lower a pod's oom_score_adj below the
+  # runtime's own; containerd's restrict_oom_score_adj clamps it instead of failing every sandbox.
+  sed -i 's/^\( *restrict_oom_score_adj *= *\)false/\1true/' "$context/root/etc/containerd/config.toml"
+  grep -q 'restrict_oom_score_adj = true' "$context/root/etc/containerd/config.toml" || die "kind's containerd config changed: restrict_oom_score_adj not found"
   cp "$TESTBED_BIN"/{containerd,ctr,containerd-shim-runc-v2} "$context/root/usr/local/bin/"
   cp "$TESTBED_BIN/runc" "$context/root/usr/local/sbin/runc"
   cp "$TESTBED_BIN"/{kubelet,kubeadm,kubectl} "$context/root/usr/bin/"
