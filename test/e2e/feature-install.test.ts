@@ -62,6 +62,13 @@ describe("Feature install (devcontainer up, offline mirror)", () => {
     expect(asRoot.stdout.trim()).toMatch(/^\d+\.\d+/);
   });
 
+  it("streams `docker exec` output to its end through the socket proxy (kind relies on it)", async () => {
+    const name = `exec-stream-${process.pid}`;
+    const script = `docker run -d --name ${name} ${testbed.baseImage} sleep 60 >/dev/null && docker exec ${name} sh -c 'sleep 2; echo finished'; docker rm -f ${name} >/dev/null`;
+    const out = await sh(project, script);
+    expect(out.stdout.trim()).toBe("finished");
+  });
+
   it("doctor says plainly that no cluster exists yet, naming the fix", async () => {
     const doctor = await sh(project, "kind-cluster doctor");
     expect(doctor.exitCode).toBe(1);
