@@ -100,7 +100,9 @@ async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       const start = performance.now();
-      const result = await up({ settings, workspace: process.cwd(), kubeconfig, logger });
+      // At container start the socket proxy may still be coming up: hooks wait longer than a person would.
+      const dockerWaitMs = args.hook ? 60_000 : 5_000;
+      const result = await up({ settings, workspace: process.cwd(), kubeconfig, logger, dockerWaitMs });
       logger.info(`cluster ${settings.clusterName} is ready in ${((performance.now() - start) / 1000).toFixed(1)}s; context ${"kind-" + settings.clusterName}`);
       process.stdout.write(`${renderNodes(result.nodes)}\n`);
       return 0;

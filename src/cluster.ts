@@ -73,8 +73,6 @@ export async function ensureCluster(settings: Settings, input: { workspace: stri
   let action: ClusterState["action"] = "adopted";
   let kindKubeconfig: string | undefined;
   if (nodes.length === 0) {
-    if (!settings.createCluster)
-      throw new ZoneError("kind cluster", `no kind cluster named ${settings.clusterName} exists, and createCluster is false`, "create it yourself (`kind create cluster`), or set createCluster to true");
     kindKubeconfig = await create(settings, input);
     action = kindKubeconfig === undefined ? "adopted" : "created";
     nodes = await clusterNodes(settings.clusterName);

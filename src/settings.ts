@@ -15,6 +15,7 @@ export interface Settings {
   kindConfig: string;
   route: RouteSetting;
   waitSeconds: number;
+  /** Whether the lifecycle hooks manage the cluster; `kind-cluster up` typed by hand always does. */
   createCluster: boolean;
   /** Hooks fail (non-zero exit) instead of reporting and exiting 0. */
   strict: boolean;
