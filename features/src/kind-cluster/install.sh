@@ -18,23 +18,21 @@ STRICT="${STRICT:-false}"
 KIND_VERSION="${KINDVERSION:-latest}"
 KUBECTL_VERSION="${KUBECTLVERSION:-latest}"
 INSTALL_DOCKER_CLI="${INSTALLDOCKERCLI:-true}"
-DOCKER_VERSION="${DOCKERVERSION:-latest}"
+DOCKER_VERSION="${DOCKERVERSION:-}"
 DOWNLOAD_MIRROR="${DOWNLOADMIRROR:-}"
 
-# "latest" means the newest versions this Feature release pins, with their published checksums.
+# "latest" means the versions this Feature release pins with their published checksums. kind v0.30.0
+# runs Kubernetes 1.34, whose kubelet still starts on cgroup v1 hosts (1.35+ refuse by default).
 DEFAULT_KIND_VERSION="v0.30.0"
-DEFAULT_KUBECTL_VERSION="v1.34.0"
-DEFAULT_DOCKER_VERSION="28.5.1"
+DEFAULT_KUBECTL_VERSION="v1.34.1"
 
-# sha256 of the pinned downloads, as published upstream. Other versions use the checksum file
-# published beside the download; a download mirror serves its own checksum files.
+# sha256 of the pinned downloads, as published upstream beside each release binary. Other versions
+# use the checksum file published beside the download; a download mirror serves its own.
 declare -A PINNED_SHA256=(
-  [kind-v0.30.0-amd64]="TODO"
-  [kind-v0.30.0-arm64]="TODO"
-  [kubectl-v1.34.0-amd64]="TODO"
-  [kubectl-v1.34.0-arm64]="TODO"
-  [docker-28.5.1-amd64]="TODO"
-  [docker-28.5.1-arm64]="TODO"
+  [kind-v0.30.0-amd64]="517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889"
+  [kind-v0.30.0-arm64]="7ea2de9d2d190022ed4a8a4e3ac0636c8a455e460b9a13ccf19f15d07f4f00eb"
+  [kubectl-v1.34.1-amd64]="7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3"
+  [kubectl-v1.34.1-arm64]="420e6110e3ba7ee5a3927b5af868d18df17aae36b720529ffa4e9e945aa95450"
 )
 
 SHARE_DIR=/usr/local/share/kind-cluster
@@ -86,17 +84,16 @@ ensure_curl() {
 resolve_versions() {
   [[ "$KIND_VERSION" == latest ]] && KIND_VERSION="$DEFAULT_KIND_VERSION"
   [[ "$KUBECTL_VERSION" == latest ]] && KUBECTL_VERSION="$DEFAULT_KUBECTL_VERSION"
-  [[ "$DOCKER_VERSION" == latest ]] && DOCKER_VERSION="$DEFAULT_DOCKER_VERSION"
   [[ "$KIND_VERSION" == v* ]] || KIND_VERSION="v$KIND_VERSION"
   [[ "$KUBECTL_VERSION" == v* ]] || KUBECTL_VERSION="v$KUBECTL_VERSION"
   DOCKER_VERSION="${DOCKER_VERSION#v}"
 }
 
-# Where each tool comes from: upstream, or the same layout under downloadMirror.
+# Where each tool comes from: upstream, or this layout under downloadMirror, each file with a sibling
+# <file>.sha256 holding its hex digest:
 #   <mirror>/kind/<version>/kind-linux-<arch>
 #   <mirror>/kubectl/<version>/kubectl-linux-<arch>
-#   <mirror>/docker/<version>/docker-linux-<arch>.tgz
-# each with a sibling <file>.sha256 holding the hex digest.
+#   <mirror>/docker/<version>/docker-linux-<arch>.tgz   (a static Docker CLI: docker/docker inside)
 download_url() {
   local tool=$1 version=$2
   if [[ -n "$DOWNLOAD_MIRROR" ]]; then
@@ -110,11 +107,6 @@ download_url() {
   case "$tool" in
     kind) echo "https://github.com/kubernetes-sigs/kind/releases/download/$version/kind-linux-$ARCH" ;;
     kubectl) echo "https://dl.k8s.io/release/$version/bin/linux/$ARCH/kubectl" ;;
-    docker)
-      local darch=x86_64
-      [[ "$ARCH" == arm64 ]] && darch=aarch64
-      echo "https://download.docker.com/linux/static/stable/$darch/docker-$version.tgz"
-      ;;
   esac
 }
 
@@ -129,7 +121,6 @@ expected_sha256() {
     case "$tool" in
       kind) curl -fsSL --retry 3 "$url.sha256sum" | awk '{print $1; exit}' ;;
       kubectl) curl -fsSL --retry 3 "$url.sha256" | awk '{print $1; exit}' ;;
-      docker) die "Docker publishes no checksums for its static CLI $version; use dockerVersion \"latest\" ($DEFAULT_DOCKER_VERSION, pinned here) or a downloadMirror." ;;
     esac
   fi
 }
@@ -170,12 +161,28 @@ install_docker_cli() {
     log "reusing the Docker CLI already in the image ($(command -v docker))"
     return
   fi
+  if [[ -z "$DOWNLOAD_MIRROR" ]]; then
+    install_docker_cli_package
+    return
+  fi
+  [[ -n "$DOCKER_VERSION" ]] || die "with downloadMirror, set dockerVersion to the Docker CLI version the mirror serves (docker/<version>/...)."
   local tmp
   tmp="$(mktemp -d)"
   fetch_verified docker "$DOCKER_VERSION" "$tmp/docker.tgz"
   tar -xzf "$tmp/docker.tgz" -C "$tmp" docker/docker || die "the Docker CLI archive has no docker/docker inside."
   install -m 0755 "$tmp/docker/docker" /usr/local/bin/docker
   rm -rf "$tmp"
+}
+
+# Docker publishes no checksums for its static CLI builds, so without a mirror the CLI comes from the
+# distribution's signed package repository: docker-cli where the distribution splits it out, else docker.io.
+install_docker_cli_package() {
+  command -v apt-get >/dev/null || die "no Docker CLI in the image and no apt-get to install one: add a Docker CLI to the image, or set downloadMirror."
+  apt_get_update
+  local package=docker.io
+  if apt-cache show docker-cli >/dev/null 2>&1; then package=docker-cli; fi
+  log "installing the Docker CLI from the distribution ($package)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package" >/dev/null
 }
 
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
@@ -254,4 +261,5 @@ main() {
   log "installed kind $KIND_VERSION, kubectl $KUBECTL_VERSION, kind-cluster $(/usr/local/bin/kind-cluster --version | awk '{print $2}'); the cluster starts with the container."
 }
 
-main "$@"
+# Sourced by our tests to check single functions; run by the devcontainer CLI.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi
