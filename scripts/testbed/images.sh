@@ -19,10 +19,10 @@ NODE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,eth
 NET_PACKAGES=iptables,nftables,conntrack,iproute2,ipset,kmod,ca-certificates
 BASE_PACKAGES=ca-certificates,curl,sudo,procps,iproute2,git,busybox
 
-# The machine's own Debian mirror, as apt is configured here.
+# The machine's own Debian mirror, as apt is configured here (TESTBED_DEBIAN_MIRROR overrides it).
 debian_mirror() {
-  local url
-  url=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  local url=${TESTBED_DEBIAN_MIRROR:-}
+  [[ -n $url ]] || url=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   [[ -n $url ]] || url=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
   [[ -n $url ]] || die "no Debian mirror found in the apt sources of this machine"
   echo "$url"
