@@ -15,6 +15,8 @@ export interface ProjectSpec {
   config?: Record<string, unknown>;
   /** Extra files relative to the project root (a Dockerfile, a kind config, a kubeconfig...). */
   files?: Record<string, string>;
+  /** How devcontainer.json names the Feature; by default a copy in .devcontainer/ ("./kind-cluster"). */
+  featureRef?: string;
 }
 
 /** A project folder whose .devcontainer holds a copy of our Feature, as a user would vendor it. */
@@ -22,8 +24,9 @@ export async function makeProject(spec: ProjectSpec): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "kc-project-"));
   await chmod(dir, 0o755); // like a checkout: readable by the container's non-root user
   await mkdir(join(dir, ".devcontainer"), { recursive: true });
-  await cp(FEATURE, join(dir, ".devcontainer", "kind-cluster"), { recursive: true });
-  const config = { name: "kind-cluster test", image: spec.image, features: { "./kind-cluster": spec.options }, ...spec.config };
+  const ref = spec.featureRef ?? "./kind-cluster";
+  if (ref === "./kind-cluster") await cp(FEATURE, join(dir, ".devcontainer", "kind-cluster"), { recursive: true });
+  const config = { name: "kind-cluster test", image: spec.image, features: { [ref]: spec.options }, ...spec.config };
   await writeFile(join(dir, ".devcontainer", "devcontainer.json"), `${JSON.stringify(config, null, 2)}\n`);
   for (const [path, text] of Object.entries(spec.files ?? {})) {
     await mkdir(join(dir, path, ".."), { recursive: true });
