@@ -89,6 +89,15 @@ describe("scenario 9: conflicts and faults", () => {
     expect(out.stdout).toMatch(/✓ cluster\s+adopted race/);
     expect((await nodeContainers("race")).map((n) => n.name)).toEqual(["race-control-plane"]);
   });
+
+  it("down deletes the cluster and only its kubeconfig entries", async () => {
+    const out = await sh(dir, "kind-cluster down --name race && kubectl config get-contexts -o name");
+    expect(out.exitCode, out.stderr).toBe(0);
+    expect(out.stderr).toMatch(/✓ cluster\s+deleted race/);
+    expect(out.stdout.split("\n")).toContain("kind-faults");
+    expect(out.stdout.split("\n")).not.toContain("kind-race");
+    expect(await nodeContainers("race")).toEqual([]);
+  });
 });
 
 describe("scenario 9: a failing hook", () => {
