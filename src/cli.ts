@@ -1,15 +1,13 @@
 import { readFileSync } from "node:fs";
-import { doctor } from "./doctor.js";
-import { down } from "./down.js";
 import { isZoneError } from "./errors.js";
 import { kubeconfigPath } from "./kubeconfig-file.js";
 import { createLogger } from "./log.js";
-import { renderChecks, renderNodes } from "./report.js";
 import { envLayer, parseOptionsFile, resolveSettings, type Settings, type SettingsLayer } from "./settings.js";
-import { renderStatus, status } from "./status.js";
-import { up } from "./up.js";
 
-/** Argument parsing and dispatch only; each command lives in its own module. */
+/**
+ * Argument parsing and dispatch only; each command lives in its own module, loaded when it runs
+ * (the bundle splits them, so `--version` and `--help` start without loading execa or yaml).
+ */
 
 declare const __VERSION__: string;
 const VERSION = typeof __VERSION__ === "string" ? __VERSION__ : "dev";
@@ -95,6 +93,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const logger = createLogger();
   switch (args.command) {
     case "up": {
+      const [{ up }, { renderNodes }] = await Promise.all([import("./up.js"), import("./report.js")]);
       if (args.hook && !settings.createCluster) {
         logger.info("createCluster is false: the tools are installed, no cluster is managed");
         return 0;
@@ -108,18 +107,22 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     case "status": {
+      const { renderStatus, status } = await import("./status.js");
       const s = await status(settings, kubeconfig);
       process.stdout.write(args.json ? `${JSON.stringify(s, null, 2)}\n` : `${renderStatus(s)}\n`);
       return s.route.reachable ? 0 : 1;
     }
     case "doctor": {
+      const [{ doctor }, { renderChecks }] = await Promise.all([import("./doctor.js"), import("./report.js")]);
       const checks = await doctor(settings, kubeconfig);
       process.stdout.write(`${renderChecks(checks)}\n`);
       return checks.some((c) => c.state === "fail") ? 1 : 0;
     }
-    case "down":
+    case "down": {
+      const { down } = await import("./down.js");
       await down(settings, kubeconfig, logger);
       return 0;
+    }
     default:
       throw new Error(`unknown command ${args.command}; see \`kind-cluster --help\``);
   }

@@ -199,13 +199,15 @@ ensure_node() {
 }
 
 install_cli() {
-  [[ -f "$FEATURE_DIR/dist/kind-cluster.cjs" ]] || die "dist/kind-cluster.cjs is missing from the Feature: build it with \`npm run build\` before packaging."
+  [[ -f "$FEATURE_DIR/dist/kind-cluster.mjs" ]] || die "dist/kind-cluster.mjs is missing from the Feature: build it with \`npm run build\` before packaging."
+  rm -rf "$SHARE_DIR/dist"
   mkdir -p "$SHARE_DIR"
-  install -m 0644 "$FEATURE_DIR/dist/kind-cluster.cjs" "$SHARE_DIR/kind-cluster.cjs"
+  cp -r "$FEATURE_DIR/dist" "$SHARE_DIR/dist"
+  chmod -R a+rX "$SHARE_DIR/dist"
   install -m 0755 "$FEATURE_DIR/docker-socket.sh" "$SHARE_DIR/docker-socket.sh"
   cat >/usr/local/bin/kind-cluster <<WRAPPER
 #!/bin/sh
-exec "$NODE_BIN" "$SHARE_DIR/kind-cluster.cjs" "\$@"
+exec "$NODE_BIN" "$SHARE_DIR/dist/kind-cluster.mjs" "\$@"
 WRAPPER
   chmod 0755 /usr/local/bin/kind-cluster
 }
