@@ -25,10 +25,13 @@ start_docker_engine() {
   "$DOCKER_ENGINE_TOOL" start
 }
 
+# `npm install --no-save` installs exactly the locked versions and never rewrites the lock. (`npm ci`
+# refuses this lock: the registry reachable here lacks rollup's builds for other platforms, so the lock
+# cannot list them, and npm ci counts them as missing.)
 install_npm_packages() {
   if [[ -d $REPO_DIR/node_modules && $REPO_DIR/node_modules/.package-lock.json -nt $REPO_DIR/package-lock.json ]]; then return 0; fi
-  log "installing npm packages (npm ci)"
-  (cd "$REPO_DIR" && npm ci --no-fund --no-audit --loglevel=error)
+  log "installing npm packages (locked versions)"
+  (cd "$REPO_DIR" && npm install --no-save --no-fund --no-audit --loglevel=error)
 }
 
 install_debian_packages

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { isZoneError } from "./errors.js";
 import { kubeconfigPath } from "./kubeconfig-file.js";
 import { createLogger } from "./log.js";
-import { envLayer, parseOptionsFile, resolveSettings, type Settings, type SettingsLayer } from "./settings.js";
+import { contextName, envLayer, parseOptionsFile, resolveSettings, type Settings, type SettingsLayer } from "./settings.js";
 
 /**
  * Argument parsing and dispatch only; each command lives in its own module, loaded when it runs
@@ -93,16 +93,16 @@ async function main(argv: readonly string[]): Promise<number> {
   const logger = createLogger();
   switch (args.command) {
     case "up": {
-      const [{ up }, { renderNodes }] = await Promise.all([import("./up.js"), import("./report.js")]);
       if (args.hook && !settings.createCluster) {
         logger.info("createCluster is false: the tools are installed, no cluster is managed");
         return 0;
       }
+      const [{ up }, { renderNodes }] = await Promise.all([import("./up.js"), import("./report.js")]);
       const start = performance.now();
       // At container start the socket proxy may still be coming up: hooks wait longer than a person would.
       const dockerWaitMs = args.hook ? 60_000 : 5_000;
       const result = await up({ settings, workspace: process.cwd(), kubeconfig, logger, dockerWaitMs });
-      logger.info(`cluster ${settings.clusterName} is ready in ${((performance.now() - start) / 1000).toFixed(1)}s; context ${"kind-" + settings.clusterName}`);
+      logger.info(`cluster ${settings.clusterName} is ready in ${((performance.now() - start) / 1000).toFixed(1)}s; context ${contextName(settings.clusterName)}`);
       process.stdout.write(`${renderNodes(result.nodes)}\n`);
       return 0;
     }
