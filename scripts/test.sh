@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's whole test run, the README's test command and what CI runs:
-#   1. machine set-up (Debian packages, Docker Engine, npm ci)
+#   1. machine set-up (Debian packages, Docker Engine, npm packages)
 #   2. unit + integration tests (`npm test`)
 #   3. the offline test bed (`npm run testbed`), cached between runs
 #   4. the end-to-end suite on the test bed (`npm run test:e2e`)
