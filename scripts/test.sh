@@ -13,9 +13,23 @@ cd "$REPO_DIR"
 BUDGET_MIN=${KIND_CLUSTER_TEST_BUDGET_MIN:-85}
 E2E_RESERVE_MIN=${KIND_CLUSTER_E2E_RESERVE_MIN:-30}
 START=$SECONDS
+export KIND_CLUSTER_TEST_RESULTS=${KIND_CLUSTER_TEST_RESULTS:-$(mktemp -d)}
 
 log() { printf '\n[test] %s (%ds elapsed)\n' "$*" $((SECONDS - START)) >&2; }
 minutes_left() { echo $((BUDGET_MIN - (SECONDS - START) / 60)); }
+
+# One closing line over every vitest run of this script: "N passed, N failed".
+summary() {
+  node -e '
+    const fs = require("fs"), dir = process.argv[1];
+    let passed = 0, failed = 0, skipped = 0;
+    for (const f of fs.readdirSync(dir)) {
+      const r = JSON.parse(fs.readFileSync(`${dir}/${f}`, "utf8"));
+      passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+    }
+    console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+  ' "$KIND_CLUSTER_TEST_RESULTS"
+}
 
 banner() {
   local line
@@ -32,6 +46,7 @@ npm test
 testbed_budget=$(($(minutes_left) - E2E_RESERVE_MIN))
 if ((testbed_budget < 1)); then
   banner "END-TO-END SUITE SKIPPED: no time left in the ${BUDGET_MIN}-minute budget for the test bed."
+  summary
   exit 0
 fi
 log "test bed (budget ${testbed_budget} min)"
@@ -40,6 +55,7 @@ timeout --foreground "$((testbed_budget * 60))" npm run testbed || status=$?
 if ((status != 0)); then
   if ((status == 124)); then
     banner "END-TO-END SUITE SKIPPED: the test bed did not finish within ${testbed_budget} min (a cold build on this machine). Its finished steps are cached in ~/.cache/kind-cluster-testbed; the next run resumes there and runs the end-to-end suite."
+    summary
     exit 0
   fi
   echo "[test] the test bed failed (exit $status)" >&2
@@ -49,3 +65,4 @@ fi
 log "end-to-end tests on the test bed"
 npm run test:e2e
 log "all tests passed"
+summary

@@ -7,7 +7,7 @@ import { credentialsFromKind, currentContext, findClusterEntry } from "./kubecon
 import { readText } from "./kubeconfig-file.js";
 import { run } from "./proc.js";
 import { probeRoute } from "./probe.js";
-import { explainFailure, routeCandidates } from "./route.js";
+import { explainFailure, routeCandidates, type ProbeOutcome, type RouteCandidate } from "./route.js";
 import type { Check } from "./report.js";
 import { contextName, controlPlaneName, type Settings } from "./settings.js";
 
@@ -103,20 +103,25 @@ export async function doctor(settings: Settings, kubeconfig: string): Promise<Ch
   const gatewayIp = await defaultGateway();
   const routeFacts = { clusterName: settings.clusterName, publishedPort: api.hostPort, publishedHostIp: api.hostIp, gatewayIp };
   const self = await selfContainerId();
-  let working;
+  // Every route is probed and shown; one that fails counts as a failure only when no route allowed by
+  // the route option works (with auto, a Linux engine's missing host.docker.internal is expected).
+  const allowed = new Set(routeCandidates(settings.route, routeFacts).map((c) => c.kind));
+  const results: Array<{ candidate: RouteCandidate; outcome?: ProbeOutcome; why?: string }> = [];
+  const network = facts.networks[0] ?? "kind";
   for (const candidate of routeCandidates("auto", routeFacts)) {
-    if (candidate.kind === "kind-network" && !(self && (await containerFacts(self)).networks.includes(facts.networks[0] ?? "kind"))) {
-      add({ zone: ROUTE, name: candidate.kind, state: "skip", detail: `this container is not on the network ${facts.networks[0] ?? "kind"} (\`kind-cluster up\` joins it when this route is needed)` });
-      continue;
-    }
-    const outcome = await probeRoute(candidate, credentials, 3_000);
-    if (outcome.ok && !working) working = candidate;
+    const joined = candidate.kind !== "kind-network" || (self !== undefined && (await containerFacts(self)).networks.includes(network));
+    if (!joined) results.push({ candidate, why: `this container is not on the network ${network} (\`kind-cluster up\` joins it when this route is needed)` });
+    else results.push({ candidate, outcome: await probeRoute(candidate, credentials, 3_000) });
+  }
+  const working = results.find((r) => r.outcome?.ok && allowed.has(r.candidate.kind))?.candidate;
+  for (const { candidate, outcome, why } of results) {
+    const failed = outcome !== undefined && !outcome.ok;
     add({
       zone: ROUTE,
       name: candidate.kind,
-      state: outcome.ok ? "ok" : "fail",
-      detail: outcome.ok ? `${candidate.server}: TLS verified, API answered in ${Math.round(outcome.ms)}ms` : explainFailure(candidate, outcome, routeFacts),
-      fix: candidate.kind === "host.docker.internal" ? 'add "runArgs": ["--add-host=host.docker.internal:host-gateway"] to devcontainer.json, or use another route' : undefined,
+      state: outcome?.ok ? "ok" : failed && !working && allowed.has(candidate.kind) ? "fail" : "skip",
+      detail: outcome?.ok ? `${candidate.server}: TLS verified, API answered in ${Math.round(outcome.ms)}ms` : failed ? `${working ? "not used: " : ""}${explainFailure(candidate, outcome, routeFacts)}` : (why ?? ""),
+      fix: candidate.kind === "host.docker.internal" ? 'add "runArgs": ["--add-host=host.docker.internal:host-gateway"] to devcontainer.json, or use another route' : "run `kind-cluster up`",
     });
   }
   if (!working) return checks;

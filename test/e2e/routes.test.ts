@@ -128,6 +128,7 @@ describe("scenario 2: auto route with no help from the project", () => {
     expect(doctor.exitCode, doctor.stdout).toBe(0);
     expect(doctor.stdout).toMatch(/✓ api port: published on 172\.\d+\.\d+\.1:6443 of the Docker host/);
     expect(doctor.stdout).toMatch(/✓ gateway: https:\/\/172\.\d+\.\d+\.1:6443: TLS verified, API answered/);
+    expect(doctor.stdout).toMatch(/- host.docker.internal: not used: .*failed at dns/);
     expect(doctor.stdout).toMatch(/✓ ready: kind-control-plane Ready/);
     const status = JSON.parse((await sh(dir, "kind-cluster status --json")).stdout);
     expect(status).toMatchObject({ devContainer: { context: "kind-kind" }, cluster: { name: "kind", nodes: [{ name: "kind-control-plane", running: true }] }, route: { reachable: true } });
