@@ -1,8 +1,8 @@
+import { listNodes } from "./apiserver.js";
 import { clusterNodes, containerFacts, dockerInfo } from "./docker.js";
 import { isZoneError } from "./errors.js";
 import { currentContext, findClusterEntry } from "./kubeconfig.js";
 import { readText } from "./kubeconfig-file.js";
-import { probeRoute } from "./probe.js";
 import { contextName, type Settings } from "./settings.js";
 
 /** `kind-cluster status`: the three zones at a glance, one line each. Changes nothing. */
@@ -41,12 +41,13 @@ export async function status(settings: Settings, kubeconfig: string): Promise<St
     result.dockerHost.error = isZoneError(error) ? error.message : String(error);
   }
   if (entry) {
-    const outcome = await probeRoute({ kind: "gateway", host: "", port: 0, server: entry.server, tlsServerName: entry.tlsServerName }, entry.credentials, 3_000);
-    result.route = {
-      server: entry.server,
-      reachable: outcome.ok,
-      detail: outcome.ok ? `${outcome.nodes?.filter((n) => n.ready).length}/${outcome.nodes?.length} nodes Ready` : `failed at ${outcome.failedAt}: ${outcome.reason}`,
-    };
+    try {
+      const nodes = await listNodes(entry, 3_000);
+      result.route = { server: entry.server, reachable: true, detail: `${nodes.filter((n) => n.ready).length}/${nodes.length} nodes Ready` };
+    } catch (error) {
+      const step = (error as { step?: string }).step ?? "api";
+      result.route = { server: entry.server, reachable: false, detail: `failed at ${step}: ${(error as Error).message}` };
+    }
   }
   return result;
 }

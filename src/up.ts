@@ -2,7 +2,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listNodes, type NodeSummary } from "./apiserver.js";
 import { ensureCluster, type ClusterState } from "./cluster.js";
-import { connect, type Connection } from "./connect.js";
+import { connect, routeFacts, type Connection } from "./connect.js";
 import { defaultGateway } from "./devcontainer.js";
 import { waitForDocker } from "./docker.js";
 import { ZoneError } from "./errors.js";
@@ -14,7 +14,6 @@ import type { Logger } from "./log.js";
 import { probeRoute } from "./probe.js";
 import { routeCandidates } from "./route.js";
 import { contextName, type Settings } from "./settings.js";
-import { routeFacts } from "./connect.js";
 
 /** `kind-cluster up`: the converge, as an ordered list of idempotent stages (docker, cluster, route, kubeconfig, ready). */
 
