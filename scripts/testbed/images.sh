@@ -182,6 +182,16 @@ preload_images() {
   done
 }
 
+# Earlier builds of the node image (other content hashes) and their tarballs only take disk.
+remove_stale() {
+  find "$IMAGES" -name 'components-*.tar' ! -name "components-$NODE_HASH.tar" -delete
+  find "$IMAGES" -name 'preloaded-*.txt' ! -name "preloaded-$NODE_HASH.txt" -delete
+  local image
+  for image in $(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^kind-cluster-testbed/(node|node-base|kc-net):' | grep -v -e ":$NODE_HASH\$" -e ":$KUBERNETES_VERSION-$NODE_HASH\$"); do
+    docker rmi "$image" >/dev/null 2>&1 || true
+  done
+}
+
 main() {
   step_image "devcontainer base image" "$BASE_IMAGE" rootfs_image devcontainer-base "$BASE_PACKAGES" "$BASE_IMAGE"
   step_image "netbase image" "$NETBASE_IMAGE" rootfs_image netbase "$NET_PACKAGES" "$NETBASE_IMAGE"
@@ -190,6 +200,7 @@ main() {
   step "component tarball" "$IMAGES/components-$NODE_HASH.tar" save_images
   step_image "node base image" "kind-cluster-testbed/node-base:$NODE_HASH" build_node_base
   step_image "node image" "$NODE_IMAGE" preload_images
+  remove_stale
   echo "$NODE_IMAGE"
 }
 
