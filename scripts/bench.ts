@@ -4,8 +4,9 @@
 import { writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { execa } from "execa";
-import { devcontainerUp, makeProject, removeContainer, sh } from "../test/support/devcontainer.js";
-import { deleteClusters, devUserDockerfile, nodeContainers, readTestbed } from "../test/support/testbed.js";
+import { devcontainerUp, removeContainer, sh } from "../test/support/devcontainer.js";
+import { devProject, upDevProject } from "../test/support/project.js";
+import { deleteClusters, nodeContainers, readTestbed } from "../test/support/testbed.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const FAST_RUNS = Number(process.env.BENCH_FAST_RUNS ?? 7);
@@ -49,13 +50,7 @@ async function main(): Promise<void> {
   const port = 6500;
   const name = "bench";
   await deleteClusters(testbed, name);
-  const dir = await makeProject({
-    image: testbed.baseImage,
-    options: { ...testbed.featureOptions, createCluster: false },
-    config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev" },
-    files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage) },
-  });
-  const up = await devcontainerUp(dir);
+  const { dir, up } = await upDevProject({ options: { createCluster: false } });
   if (up.exitCode !== 0) throw new Error(`devcontainer up failed:\n${up.output.slice(-3000)}`);
   const gateway = (await sh(dir, "ip route | awk '/^default/ {print $3}'")).stdout.trim();
   const ours = `kind-cluster up --name ${name} --port ${port}`;
@@ -75,12 +70,7 @@ async function main(): Promise<void> {
   rows.push({ figure: "`kind-cluster up`, cluster already running (postStart)", ours: ourRunning, baseline: getNodes, baselineName: "`kubectl get nodes`", target: "<= 1.0 s", met: ourRunning <= 1000 });
 
   console.error("[bench] rebuild: hook time with the cluster adopted vs re-creating it");
-  const project = await makeProject({
-    image: testbed.baseImage,
-    options: { ...testbed.featureOptions, clusterName: name, apiServerPort: String(port) },
-    config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev" },
-    files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage) },
-  });
+  const project = await devProject({ options: { clusterName: name, apiServerPort: String(port) } });
   const containers: Array<string | undefined> = [];
   const adoption = await sample(RUNS, async () => {
     const result = await devcontainerUp(project, "--remove-existing-container");

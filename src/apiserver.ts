@@ -1,6 +1,6 @@
 import { request } from "node:https";
-import type { Credentials } from "./kubeconfig.js";
-import type { ProbeStep } from "./route.js";
+import type { Credentials } from "./kubeconfig/index.js";
+import type { ProbeStep } from "./route/choose.js";
 
 /** A minimal Kubernetes API client: TLS verified against the cluster CA, client-certificate auth. */
 export interface Endpoint {

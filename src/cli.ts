@@ -1,8 +1,24 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { isZoneError } from "./errors.js";
-import { kubeconfigPath } from "./kubeconfig-file.js";
+import { contextName, kubeconfigPath } from "./kubeconfig/index.js";
 import { createLogger } from "./log.js";
-import { contextName, envLayer, parseOptionsFile, resolveSettings, type Settings, type SettingsLayer } from "./settings.js";
+import {
+  DEFAULT_SETTINGS,
+  describeOption,
+  envLayer,
+  featureEnvLayer,
+  fileLayer,
+  flagLayer,
+  flagName,
+  OPTION_NAMES,
+  parseUserName,
+  renderOptionsFile,
+  resolveSettings,
+  RUN_TIME_OPTIONS,
+  type OptionName,
+  type Settings,
+  type SettingsLayer,
+} from "./options.js";
 
 /**
  * Argument parsing and dispatch only; each command lives in its own module, loaded when it runs
@@ -15,7 +31,15 @@ const VERSION = typeof __VERSION__ === "string" ? __VERSION__ : "dev";
 /** Where install.sh records the Feature's options for the hooks (they never see the options themselves). */
 export const OPTIONS_FILE = "/usr/local/share/kind-cluster/options.env";
 
-const USAGE = `kind-cluster ${VERSION}: a local kind cluster for this dev container
+/** Short flags kept for people typing commands; every option also has its long flag, e.g. --cluster-name. */
+const SHORT_FLAGS: Record<string, OptionName> = { "--name": "clusterName", "--port": "apiServerPort", "--config": "kindConfig", "--wait": "waitSeconds", "--image": "nodeImage" };
+const FLAGS: Partial<Record<string, OptionName>> = { ...Object.fromEntries(RUN_TIME_OPTIONS.map((name) => [flagName(name), name])), ...SHORT_FLAGS };
+const BOOLEAN_FLAGS = new Set<string>(RUN_TIME_OPTIONS.filter((name) => typeof DEFAULT_SETTINGS[name] === "boolean").map(flagName));
+
+function usage(): string {
+  const short = Object.fromEntries(Object.entries(SHORT_FLAGS).map(([flag, name]) => [name, flag]));
+  const flags = RUN_TIME_OPTIONS.map((name) => `  ${`${flagName(name)}${short[name] ? `, ${short[name]}` : ""}`.padEnd(30)} ${describeOption(name)}`);
+  return `kind-cluster ${VERSION}: a local kind cluster for this dev container
 
 usage: kind-cluster <command> [flags]
 
@@ -25,39 +49,35 @@ commands:
   doctor    check every hop from this container to the API server, with a fix for each failure
   down      delete the cluster and its kubeconfig entries (other entries are kept)
 
-flags (override the Feature's options):
-  --name NAME          cluster name                  --port PORT      API port on the Docker host
-  --route ROUTE        auto | host.docker.internal | kind-network
-  --config PATH        kind config to merge          --wait SECONDS   how long to wait for Ready
-  --strict             fail the hook instead of only reporting (for CI)
-  --hook NAME          run as a lifecycle hook: report failures loudly, exit 0 unless strict
+flags (each overrides the Feature's option of the same name; so does its KIND_CLUSTER_* variable):
+${flags.join("\n")}
+  --hook NAME                    run as a lifecycle hook: report failures loudly, exit 0 unless strict
 `;
-
-const FLAGS: Record<string, keyof Settings> = {
-  "--name": "clusterName",
-  "--port": "apiServerPort",
-  "--route": "route",
-  "--config": "kindConfig",
-  "--wait": "waitSeconds",
-  "--image": "nodeImage",
-};
+}
 
 interface Parsed {
   command: string;
   flags: Record<string, string>;
   json: boolean;
   hook?: string;
+  /** `options`: validate the variables install.sh received, optionally write the options file. */
+  featureEnv: boolean;
+  write?: string;
+  remoteUser?: string;
 }
 
 function parseArgs(argv: readonly string[]): Parsed {
-  const parsed: Parsed = { command: "", flags: {}, json: false };
+  const parsed: Parsed = { command: "", flags: {}, json: false, featureEnv: false };
   for (let i = 0; i < argv.length; i++) {
     const [arg = "", inline] = argv[i]!.split(/=(.*)/s, 2);
     const value = () => inline ?? argv[++i] ?? "";
-    if (arg in FLAGS) parsed.flags[FLAGS[arg]!] = value();
-    else if (arg === "--strict") parsed.flags.strict = "true";
+    const option = FLAGS[arg];
+    if (option) parsed.flags[option] = BOOLEAN_FLAGS.has(flagName(option)) && inline === undefined ? "true" : value();
     else if (arg === "--json") parsed.json = true;
     else if (arg === "--hook") parsed.hook = value();
+    else if (arg === "--feature-env") parsed.featureEnv = true;
+    else if (arg === "--write") parsed.write = value();
+    else if (arg === "--remote-user") parsed.remoteUser = value();
     else if (arg === "--version" || arg === "-v") parsed.command = "version";
     else if (arg === "--help" || arg === "-h") parsed.command = "help";
     else if (!arg.startsWith("-") && !parsed.command) parsed.command = arg;
@@ -70,12 +90,27 @@ function loadSettings(flags: Record<string, string>): Settings {
   const file = process.env.KIND_CLUSTER_OPTIONS_FILE ?? OPTIONS_FILE;
   const layers: SettingsLayer[] = [];
   try {
-    layers.push({ source: file, values: parseOptionsFile(readFileSync(file, "utf8")) });
+    layers.push(fileLayer(file, readFileSync(file, "utf8")));
   } catch {
     // No Feature install (running from a checkout): defaults, environment and flags only.
   }
-  layers.push(envLayer(process.env), { source: "command line", values: flags });
+  layers.push(envLayer(process.env), flagLayer(flags));
   return resolveSettings(layers);
+}
+
+/**
+ * `kind-cluster options --feature-env`: install.sh's validation, by the same rules the hooks use.
+ * Prints every option as `name=value` NUL-terminated (bash reads them without evaluating anything),
+ * and with --write records the hooks' options.
+ */
+function optionsCommand(args: Parsed): number {
+  const settings = resolveSettings([featureEnvLayer(process.env)]);
+  if (args.write) {
+    const extra: Record<string, string> = args.remoteUser === undefined ? {} : { remoteUser: parseUserName(args.remoteUser) };
+    writeFileSync(args.write, renderOptionsFile(settings, extra), { mode: 0o644 });
+  }
+  process.stdout.write(OPTION_NAMES.map((name) => `${name}=${String(settings[name])}\0`).join(""));
+  return 0;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -85,9 +120,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (args.command === "help" || args.command === "") {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage());
     return args.command === "help" ? 0 : 2;
   }
+  if (args.command === "options") return optionsCommand(args);
   const settings = loadSettings(args.flags);
   const kubeconfig = kubeconfigPath(process.env);
   const logger = createLogger();
@@ -97,13 +133,13 @@ async function main(argv: readonly string[]): Promise<number> {
         logger.info("createCluster is false: the tools are installed, no cluster is managed");
         return 0;
       }
-      const [{ up }, { renderNodes }] = await Promise.all([import("./up.js"), import("./report.js")]);
+      const [{ up }, { renderNodes }] = await Promise.all([import("./up/index.js"), import("./report.js")]);
       const start = performance.now();
       // At container start the socket proxy may still be coming up: hooks wait longer than a person would.
       const dockerWaitMs = args.hook ? 60_000 : 5_000;
-      const result = await up({ settings, workspace: process.cwd(), kubeconfig, logger, dockerWaitMs });
+      const result = await up({ settings, workspace: process.cwd(), kubeconfig, logger, env: process.env, dockerWaitMs });
       logger.info(`cluster ${settings.clusterName} is ready in ${((performance.now() - start) / 1000).toFixed(1)}s; context ${contextName(settings.clusterName)}`);
-      process.stdout.write(`${renderNodes(result.nodes)}\n`);
+      process.stdout.write(`${renderNodes(result.nodes ?? [])}\n`);
       return 0;
     }
     case "status": {

@@ -56,13 +56,16 @@ export function classifyDockerFailure(
   );
 }
 
+function failure(result: RunResult, env: NodeJS.ProcessEnv = process.env): ZoneError {
+  const socket = socketPath(env);
+  return classifyDockerFailure(result, { socket, socketExists: socket ? existsSync(socket) : true, user: env.USER ?? String(process.getuid?.()) });
+}
+
 export async function dockerInfo(env: NodeJS.ProcessEnv = process.env): Promise<DockerInfo> {
   const result = await docker(["info", "--format", "{{json .}}"], 15_000, env);
   const info = result.exitCode === 0 ? (JSON.parse(result.stdout) as Record<string, unknown>) : undefined;
   if (!info || typeof info.ServerVersion !== "string" || info.ServerVersion === "") {
-    const socket = socketPath(env);
-    const failure = result.exitCode === 0 ? { ...result, stderr: String(info?.ServerErrors ?? result.stderr) } : result;
-    throw classifyDockerFailure(failure, { socket, socketExists: socket ? existsSync(socket) : true, user: env.USER ?? String(process.getuid?.()) });
+    throw failure(result.exitCode === 0 ? { ...result, stderr: String(info?.ServerErrors ?? result.stderr) } : result, env);
   }
   const operatingSystem = String(info.OperatingSystem ?? "");
   return {
@@ -86,57 +89,71 @@ export async function waitForDocker(timeoutMs: number, env: NodeJS.ProcessEnv = 
   }
 }
 
-export interface NodeContainer {
-  id: string;
-  name: string;
-  role: string;
-  running: boolean;
-}
-
-/** kind's node containers for a cluster, found by kind's labels; stopped ones count too. */
-export async function clusterNodes(clusterName: string): Promise<NodeContainer[]> {
-  const result = await docker([
-    "ps", "-a", "--no-trunc",
-    "--filter", `label=${KIND_CLUSTER_LABEL}=${clusterName}`,
-    "--format", `{{.ID}}\t{{.Names}}\t{{.State}}\t{{.Label "${KIND_ROLE_LABEL}"}}`,
-  ]);
-  if (result.exitCode !== 0) throw classifyDockerFailure(result, { socketExists: true, user: process.env.USER ?? "" });
-  return result.stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => {
-      const [id = "", name = "", state = "", role = ""] = line.split("\t");
-      return { id, name, role, running: state === "running" };
-    });
-}
-
-/** Every kind cluster on this Docker host, by name. */
-export async function kindClusterNames(): Promise<string[]> {
-  const result = await docker(["ps", "-a", "--filter", `label=${KIND_CLUSTER_LABEL}`, "--format", `{{.Label "${KIND_CLUSTER_LABEL}"}}`]);
-  return [...new Set(result.stdout.split("\n").filter(Boolean))].sort();
-}
-
 export interface PortBinding {
   hostIp: string;
   hostPort: number;
 }
 
-export interface ContainerFacts {
-  /** Configured bindings of a container port (kept while the container is stopped). */
+/** What `docker inspect` tells of a container, the parts this CLI reads. */
+export interface ContainerDetails {
+  id: string;
+  name: string;
+  image: string;
+  running: boolean;
+  /** Docker's state word: created, running, paused, restarting, exited, dead. */
+  status: string;
+  labels: Record<string, string>;
+  /** Configured bindings by container port, e.g. "6443/tcp" (kept while the container is stopped). */
   bindings: Record<string, PortBinding[]>;
-  networks: string[];
+  /** Networks the container is attached to, with its address on each (empty while stopped). */
+  networks: Record<string, { ip: string }>;
 }
 
-export async function containerFacts(id: string): Promise<ContainerFacts> {
-  const result = await docker(["inspect", "--format", "{{json .HostConfig.PortBindings}}\t{{json .NetworkSettings.Networks}}", id]);
-  if (result.exitCode !== 0) throw new ZoneError("docker host", `cannot inspect container ${id}`, "check `docker ps -a`", result.stderr);
-  const [portsJson = "null", networksJson = "null"] = result.stdout.trim().split("\t");
-  const raw = (JSON.parse(portsJson) ?? {}) as Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
-  const bindings: Record<string, PortBinding[]> = {};
-  for (const [port, list] of Object.entries(raw)) {
-    bindings[port] = (list ?? []).map((b) => ({ hostIp: b.HostIp ?? "", hostPort: Number(b.HostPort) }));
-  }
-  return { bindings, networks: Object.keys((JSON.parse(networksJson) ?? {}) as object) };
+interface RawInspect {
+  Id: string;
+  Name: string;
+  State?: { Status?: string; Running?: boolean };
+  Config?: { Labels?: Record<string, string> | null; Image?: string };
+  HostConfig?: { PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null };
+  NetworkSettings?: { Networks?: Record<string, { IPAddress?: string }> | null };
+}
+
+/** Reads `docker inspect` output. Pure. */
+export function parseInspect(json: string): ContainerDetails[] {
+  return (JSON.parse(json) as RawInspect[]).map((c) => {
+    const bindings: Record<string, PortBinding[]> = {};
+    for (const [port, list] of Object.entries(c.HostConfig?.PortBindings ?? {})) {
+      bindings[port] = (list ?? []).map((b) => ({ hostIp: b.HostIp ?? "", hostPort: Number(b.HostPort) }));
+    }
+    const networks: Record<string, { ip: string }> = {};
+    for (const [name, n] of Object.entries(c.NetworkSettings?.Networks ?? {})) networks[name] = { ip: n.IPAddress ?? "" };
+    return {
+      id: c.Id,
+      name: c.Name.replace(/^\//, ""),
+      image: c.Config?.Image ?? "",
+      running: c.State?.Running === true,
+      status: c.State?.Status ?? "",
+      labels: c.Config?.Labels ?? {},
+      bindings,
+      networks,
+    };
+  });
+}
+
+/** Inspects containers by id or name; ones that do not exist are left out. */
+export async function inspectContainers(refs: readonly string[]): Promise<ContainerDetails[]> {
+  if (refs.length === 0) return [];
+  const result = await docker(["container", "inspect", ...refs]);
+  // Exit 1 with a partial list when some do not exist; "[]" when none do.
+  if (result.exitCode !== 0 && !/no such (object|container)/i.test(result.stderr)) throw failure(result);
+  return parseInspect(result.stdout.trim() || "[]");
+}
+
+/** Containers, stopped ones too, that carry a label (`key` or `key=value`). */
+export async function containersWithLabel(label: string): Promise<ContainerDetails[]> {
+  const result = await docker(["ps", "-a", "--no-trunc", "--quiet", "--filter", `label=${label}`]);
+  if (result.exitCode !== 0) throw failure(result);
+  return inspectContainers(result.stdout.split("\n").filter(Boolean));
 }
 
 export interface PublishedPort {
@@ -176,6 +193,7 @@ export interface PortHolder {
 /** Running containers publishing `port` (TCP) on an address that clashes with `hostIp`. */
 export async function portHolders(port: number, hostIp: string): Promise<PortHolder[]> {
   const result = await docker(["ps", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}\t{{.Ports}}"]);
+  if (result.exitCode !== 0) throw failure(result);
   const holders: PortHolder[] = [];
   for (const line of result.stdout.split("\n").filter(Boolean)) {
     const [id = "", name = "", column = ""] = line.split("\t");
@@ -197,10 +215,10 @@ export async function startContainers(ids: readonly string[]): Promise<void> {
 export async function connectNetwork(network: string, container: string): Promise<void> {
   const result = await docker(["network", "connect", network, container]);
   if (result.exitCode !== 0 && !/already exists|already attached/i.test(result.stderr))
-    throw new ZoneError("docker host", `could not connect the dev container to the Docker network ${network}`, "check `docker network ls`; or choose route host.docker.internal", result.stderr);
+    throw new ZoneError("docker host", `could not connect container ${container.slice(0, 12)} to the Docker network ${network}`, "check `docker network ls`; or choose route host.docker.internal", result.stderr);
 }
 
-/** Finds this dev container's own container ID from the cgroup or mount tables (pure). */
+/** Finds a container's ID from the cgroup or mount tables it sees (pure). */
 export function containerIdFrom(texts: readonly string[]): string | undefined {
   for (const text of texts) {
     const m = /\/(?:docker\/containers|docker|containers)\/([0-9a-f]{64})/.exec(text);

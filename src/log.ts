@@ -3,23 +3,22 @@
  * Output goes to stderr so stdout stays clean for machine-readable output (`status --json`).
  */
 export interface Logger {
-  /** Runs `fn` as a named stage, printing its outcome and wall time. */
+  /** Runs `fn` as a named stage, printing its outcome and wall time, then its detail lines. */
   stage<T>(name: string, fn: (stage: StageHandle) => Promise<T>): Promise<T>;
   info(message: string): void;
   warn(message: string): void;
-  /** Milliseconds of every finished stage, in order (for `up --timings` and the benchmark). */
-  readonly timings: ReadonlyArray<{ name: string; ms: number }>;
 }
 
 export interface StageHandle {
   /** Replaces the stage's closing note, e.g. "created" or "adopted". */
   note(text: string): void;
+  /** A line printed under the stage's status line (why a route was or was not chosen...). */
+  detail(text: string): void;
 }
 
 export interface LoggerOptions {
   write?: (line: string) => void;
   now?: () => number;
-  quiet?: boolean;
 }
 
 export function formatMs(ms: number): string {
@@ -29,30 +28,26 @@ export function formatMs(ms: number): string {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const now = options.now ?? (() => performance.now());
-  const timings: Array<{ name: string; ms: number }> = [];
-  const emit = (line: string) => {
-    if (!options.quiet) write(line);
-  };
+  const info = (message: string) => write(`   ${message}`);
 
   return {
-    timings,
     async stage(name, fn) {
       const start = now();
       let note = "";
+      const details: string[] = [];
+      const line = (mark: string, text: string) => write(` ${mark} ${name.padEnd(12)} ${text.padEnd(48)} ${formatMs(now() - start)}`);
       try {
-        const result = await fn({ note: (text) => (note = text) });
-        const ms = now() - start;
-        timings.push({ name, ms });
-        emit(` ✓ ${name.padEnd(12)} ${note.padEnd(48)} ${formatMs(ms)}`);
+        const result = await fn({ note: (text) => (note = text), detail: (text) => details.push(text) });
+        line("✓", note);
         return result;
       } catch (error) {
-        const ms = now() - start;
-        timings.push({ name, ms });
-        emit(` ✗ ${name.padEnd(12)} ${"failed".padEnd(48)} ${formatMs(ms)}`);
+        line("✗", "failed");
         throw error;
+      } finally {
+        details.forEach(info);
       }
     },
-    info: (message) => emit(`   ${message}`),
-    warn: (message) => emit(` ! ${message}`),
+    info,
+    warn: (message) => write(` ! ${message}`),
   };
 }

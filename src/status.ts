@@ -1,44 +1,44 @@
 import { listNodes } from "./apiserver.js";
-import { clusterNodes, containerFacts, dockerInfo } from "./docker.js";
+import { observeCluster } from "./cluster.js";
+import { dockerInfo } from "./docker.js";
 import { isZoneError } from "./errors.js";
-import { currentContext, findClusterEntry } from "./kubeconfig.js";
-import { readText } from "./kubeconfig-file.js";
-import { contextName, type Settings } from "./settings.js";
+import { contextName, readKubeconfig, type ClusterEntry } from "./kubeconfig/index.js";
+import type { Settings } from "./options.js";
 
 /** `kind-cluster status`: the three zones at a glance, one line each. Changes nothing. */
 export interface Status {
   devContainer: { kubeconfig: string; context?: string; server?: string; tlsServerName?: string; currentContext?: string; error?: string };
   dockerHost: { engine?: string; error?: string };
-  cluster: { name: string; nodes: Array<{ name: string; role: string; running: boolean }>; api?: string };
+  cluster: { name: string; state?: string; nodes: Array<{ name: string; role: string; running: boolean }>; api?: string };
   route: { server?: string; reachable: boolean; detail: string };
 }
 
+const message = (error: unknown) => (isZoneError(error) ? error.message : String(error));
+
 export async function status(settings: Settings, kubeconfig: string): Promise<Status> {
-  const name = contextName(settings.clusterName);
   const result: Status = {
     devContainer: { kubeconfig },
     dockerHost: {},
     cluster: { name: settings.clusterName, nodes: [] },
     route: { reachable: false, detail: "no kubeconfig entry" },
   };
-  let entry;
+  let entry: ClusterEntry | undefined;
   try {
-    const text = await readText(kubeconfig);
-    entry = findClusterEntry(text, name, kubeconfig);
-    result.devContainer = { kubeconfig, context: entry ? name : undefined, server: entry?.server, tlsServerName: entry?.tlsServerName, currentContext: currentContext(text, kubeconfig) };
+    const view = await readKubeconfig(kubeconfig, settings.clusterName);
+    entry = view.entry;
+    result.devContainer = { kubeconfig, context: entry ? contextName(settings.clusterName) : undefined, server: entry?.server, tlsServerName: entry?.tlsServerName, currentContext: view.currentContext };
   } catch (error) {
-    result.devContainer.error = isZoneError(error) ? error.message : String(error);
+    result.devContainer.error = message(error);
   }
   try {
     const info = await dockerInfo();
     result.dockerHost.engine = `${info.serverVersion} (${info.operatingSystem})`;
-    const nodes = await clusterNodes(settings.clusterName);
-    result.cluster.nodes = nodes.map((n) => ({ name: n.name, role: n.role, running: n.running }));
-    const cp = nodes.find((n) => n.role === "control-plane");
-    const api = cp ? (await containerFacts(cp.id)).bindings["6443/tcp"]?.[0] : undefined;
-    if (api) result.cluster.api = `${api.hostIp || "*"}:${api.hostPort}`;
+    const cluster = await observeCluster(settings.clusterName);
+    result.cluster.state = cluster.state;
+    result.cluster.nodes = cluster.nodes.map((n) => ({ name: n.name, role: n.role, running: n.running }));
+    if (cluster.api) result.cluster.api = `${cluster.api.hostIp || "*"}:${cluster.api.hostPort}`;
   } catch (error) {
-    result.dockerHost.error = isZoneError(error) ? error.message : String(error);
+    result.dockerHost.error = message(error);
   }
   if (entry) {
     try {

@@ -1,12 +1,13 @@
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devcontainerUp, makeProject, removeContainer, sh } from "../support/devcontainer.js";
+import { removeContainer, sh } from "../support/devcontainer.js";
 import { ensureBusyboxImage } from "../support/images.js";
-import { deleteClusters, devUserDockerfile, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
+import { upDevProject } from "../support/project.js";
+import { deleteClusters, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
 
 /**
- * Scenario 9: conflicts and faults. A tools-only dev container (createCluster false) runs
- * `kind-cluster up` by hand, so each fault is set up precisely; hook behaviour uses projects of its own.
+ * Conflicts and faults. A tools-only dev container (createCluster false) runs `kind-cluster up` by
+ * hand, so each fault is set up precisely; hook behaviour uses projects of its own.
  */
 let testbed: Testbed;
 let dir = "";
@@ -14,13 +15,7 @@ const containers: Array<string | undefined> = [];
 const CLUSTERS = ["faults", "race", "blocked"];
 
 async function tools(options: Record<string, string | boolean> = {}, config: Record<string, unknown> = {}) {
-  const project = await makeProject({
-    image: testbed.baseImage,
-    options: { ...testbed.featureOptions, ...options },
-    config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev", ...config },
-    files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage) },
-  });
-  const up = await devcontainerUp(project);
+  const { dir: project, up } = await upDevProject({ options, config });
   containers.push(up.containerId);
   return { project, up };
 }
@@ -40,7 +35,7 @@ afterAll(async () => {
   await deleteClusters(testbed, ...CLUSTERS);
 });
 
-describe("scenario 9: conflicts and faults", () => {
+describe("conflicts and faults: a clear message, nothing changed", () => {
   it("a port published by another container: names it, creates and deletes nothing", async () => {
     const image = await ensureBusyboxImage();
     const gateway = (await execa("docker", ["network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
@@ -100,7 +95,7 @@ describe("scenario 9: conflicts and faults", () => {
   });
 });
 
-describe("scenario 9: a failing hook", () => {
+describe("a failing hook", () => {
   it("leaves the dev container usable and the project's own hook still runs", async () => {
     const { project, up } = await tools({ clusterName: "hookfail", kindConfig: "missing/kind.yaml" }, { postCreateCommand: "touch /tmp/user-hook-ran" });
     expect(up.exitCode, up.output.slice(-3000)).toBe(0);

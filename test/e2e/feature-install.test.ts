@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devcontainerUp, makeProject, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
+import { devProject } from "../support/project.js";
 import { ensureBusyboxImage } from "../support/images.js";
-import { devUserDockerfile, readTestbed, type Testbed } from "../support/testbed.js";
+import { readTestbed, type Testbed } from "../support/testbed.js";
 
 /**
  * The Feature's build step for real: the devcontainer CLI builds a Debian image with our Feature,
@@ -17,16 +18,9 @@ let project = "";
 let up: UpResult;
 const cleanup: Array<string | undefined> = [];
 
-
-
 beforeAll(async () => {
   testbed = readTestbed();
-  project = await makeProject({
-    image: testbed.baseImage,
-    options: { ...testbed.featureOptions, createCluster: false },
-    config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev" },
-    files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage) },
-  });
+  project = await devProject({ options: { createCluster: false } });
   // As in CI, where the checkout belongs to another uid: the workspace is unreadable for the remote user.
   await chmod(project, 0o700);
   up = await devcontainerUp(project);

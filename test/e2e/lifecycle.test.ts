@@ -1,9 +1,10 @@
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devcontainerUp, makeProject, removeContainer, sh } from "../support/devcontainer.js";
-import { deleteClusters, devUserDockerfile, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
+import { devcontainerUp, removeContainer, sh } from "../support/devcontainer.js";
+import { upDevProject } from "../support/project.js";
+import { deleteClusters, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
 
-/** Scenarios 4 and 5: the cluster outlives the dev container, and comes back after a host restart. */
+/** The cluster outlives the dev container, and comes back after a host restart. */
 const CLUSTER = "lifecycle";
 let testbed: Testbed;
 let dir = "";
@@ -22,13 +23,9 @@ function hookSeconds(output: string): number {
 beforeAll(async () => {
   testbed = readTestbed();
   await deleteClusters(testbed, CLUSTER);
-  dir = await makeProject({
-    image: testbed.baseImage,
-    options: { ...testbed.featureOptions, clusterName: CLUSTER, apiServerPort: "6450" },
-    config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev" },
-    files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage) },
-  });
-  const first = await devcontainerUp(dir);
+  const created = await upDevProject({ options: { clusterName: CLUSTER, apiServerPort: "6450" } });
+  dir = created.dir;
+  const first = created.up;
   containers.push(first.containerId);
   expect(first.exitCode, first.output.slice(-4000)).toBe(0);
 });
@@ -38,7 +35,7 @@ afterAll(async () => {
   await deleteClusters(testbed, CLUSTER);
 });
 
-describe("scenario 4: rebuild", () => {
+describe("a rebuilt dev container", () => {
   it("adopts the same cluster (same node containers), rewrites the kubeconfig, Ready in seconds", async () => {
     const before = await nodeContainers(CLUSTER);
     const rebuilt = await devcontainerUp(dir, "--remove-existing-container");
@@ -50,12 +47,12 @@ describe("scenario 4: rebuild", () => {
     expect(rebuilt.output).toMatch(/✓ kubeconfig\s+wrote context kind-lifecycle/);
     expect(await ready()).toEqual([["lifecycle-control-plane", "True"]]);
     const seconds = hookSeconds(rebuilt.output);
-    console.log(`[e2e] scenario 4: rebuild took ${rebuilt.seconds.toFixed(1)}s in all, ${seconds}s in the postCreate hook`);
+    console.log(`[e2e] rebuild took ${rebuilt.seconds.toFixed(1)}s in all, ${seconds}s in the postCreate hook`);
     expect(seconds).toBeLessThan(10);
   });
 });
 
-describe("scenario 5: restart", () => {
+describe("a host restart", () => {
   it("starts the stopped node containers again on the next container start, without recreating them", async () => {
     const before = await nodeContainers(CLUSTER);
     const current = containers[containers.length - 1]!;
@@ -70,7 +67,7 @@ describe("scenario 5: restart", () => {
     const after = await nodeContainers(CLUSTER);
     expect(after.map((n) => [n.id, n.state])).toEqual(before.map((n) => [n.id, "running"]));
     expect(await ready()).toEqual([["lifecycle-control-plane", "True"]]);
-    console.log(`[e2e] scenario 5: restart to Ready took ${again.seconds.toFixed(1)}s (postStart ${hookSeconds(again.output)}s)`);
+    console.log(`[e2e] restart to Ready took ${again.seconds.toFixed(1)}s (postStart ${hookSeconds(again.output)}s)`);
   });
 
   it("a start with nothing to do is fast (postStart on a running cluster)", async () => {

@@ -2,12 +2,13 @@ import { readFileSync } from "node:fs";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { devcontainerUp, makeProject, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
-import { deleteClusters, devUserDockerfile, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
+import { removeContainer, sh, type UpResult } from "../support/devcontainer.js";
+import { upDevProject } from "../support/project.js";
+import { deleteClusters, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
 
 /**
- * Scenarios 1, 2, 3, 6 and 8: every route from a non-root user's dev container to one real cluster.
- * The first project creates the cluster; the next two adopt it, as a second dev container would.
+ * Every route from a non-root user's dev container to one real cluster. The first project creates the
+ * cluster; the next two adopt it, as a second dev container would.
  */
 const CLUSTER = "kind";
 let testbed: Testbed;
@@ -16,16 +17,10 @@ const containers: Array<string | undefined> = [];
 type Named = { name: string; [key: string]: unknown };
 const names = (list: Named[]) => list.map((e) => e.name).sort();
 
-async function project(options: Record<string, string | boolean>, config: Record<string, unknown> = {}, dockerfileExtra = "", files: Record<string, string> = {}) {
-  const dir = await makeProject({
-    image: testbed.baseImage,
-    options: { ...testbed.featureOptions, ...options },
-    config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev", ...config },
-    files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage, dockerfileExtra), ...files },
-  });
-  const up = await devcontainerUp(dir);
-  containers.push(up.containerId);
-  return { dir, up };
+async function project(spec: Parameters<typeof upDevProject>[0]) {
+  const result = await upDevProject(spec);
+  containers.push(result.up.containerId);
+  return result;
 }
 
 async function kubeconfigOf(dir: string) {
@@ -50,24 +45,24 @@ afterAll(async () => {
   await deleteClusters(testbed, CLUSTER);
 });
 
-describe("scenario 1 + 6 + 8: the seed's route, exactly, for a non-root user with an existing kubeconfig", () => {
+describe("the seed's route, exactly (host.docker.internal, TLS server name localhost), for a non-root user with an existing kubeconfig", () => {
   let dir = "";
   let up: UpResult;
   beforeAll(async () => {
     const existing = readFileSync("test/fixtures/kubeconfig-many.yaml", "utf8");
-    ({ dir, up } = await project(
-      { route: "host.docker.internal", apiServerPort: "6443" },
-      { runArgs: ["--add-host=host.docker.internal:host-gateway"] },
-      "COPY --chown=dev:dev kubeconfig /home/dev/.kube/config\n",
-      { ".devcontainer/kubeconfig": existing },
-    ));
+    ({ dir, up } = await project({
+      options: { route: "host.docker.internal", apiServerPort: "6443" },
+      config: { runArgs: ["--add-host=host.docker.internal:host-gateway"] },
+      dockerfile: "COPY --chown=dev:dev kubeconfig /home/dev/.kube/config\n",
+      files: { ".devcontainer/kubeconfig": existing },
+    }));
   });
 
   it("comes up and the hook says what it did", () => {
     expect(up.exitCode, up.output.slice(-4000)).toBe(0);
     expect(up.output).toMatch(/✓ cluster\s+created kind/);
     expect(up.output).toMatch(/✓ route\s+host.docker.internal -> https:\/\/host.docker.internal:6443/);
-    console.log(`[e2e] scenario 1: devcontainer up with a new cluster took ${up.seconds.toFixed(1)}s`);
+    console.log(`[e2e] devcontainer up with a new cluster took ${up.seconds.toFixed(1)}s`);
   });
 
   it("writes the seed's kubeconfig: host.docker.internal:6443, tls-server-name localhost, verification on", async () => {
@@ -105,11 +100,11 @@ describe("scenario 1 + 6 + 8: the seed's route, exactly, for a non-root user wit
   });
 });
 
-describe("scenario 2: auto route with no help from the project", () => {
+describe("route auto, with no help from the project", () => {
   let dir = "";
   let up: UpResult;
   beforeAll(async () => {
-    ({ dir, up } = await project({ route: "auto" }));
+    ({ dir, up } = await project({ options: { route: "auto" } }));
   });
 
   it("adopts the running cluster, picks a working route and says why", async () => {
@@ -135,11 +130,11 @@ describe("scenario 2: auto route with no help from the project", () => {
   });
 });
 
-describe("scenario 3: the kind-network route", () => {
+describe("route kind-network", () => {
   let dir = "";
   let up: UpResult;
   beforeAll(async () => {
-    ({ dir, up } = await project({ route: "kind-network" }));
+    ({ dir, up } = await project({ options: { route: "kind-network" } }));
   });
 
   it("joins the cluster's network and talks to kind-control-plane:6443", async () => {

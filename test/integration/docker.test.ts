@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clusterNodes, connectNetwork, containerFacts, dockerInfo, kindClusterNames, portHolders, startContainers } from "../../src/docker.js";
+import { clusterNames, observeCluster } from "../../src/cluster.js";
+import { connectNetwork, dockerInfo, inspectContainers, portHolders, startContainers } from "../../src/docker.js";
 import { ZoneError } from "../../src/errors.js";
 import { docker, ensureBusyboxImage } from "../support/images.js";
 
-/** Zone 2 against a real Docker Engine: containers labelled like kind's nodes, published ports, networks. */
+/** Zone 2 against a real Docker Engine: containers labelled like kind's nodes (the cluster view), published ports, networks. */
 const run = randomBytes(3).toString("hex");
 const cluster = `it-${run}`;
 const created: string[] = [];
@@ -46,17 +47,17 @@ describe("docker module (real engine)", () => {
     await container(`other-${run}`, "--label", `io.x-k8s.kind.cluster=other-${run}`);
     await docker("stop", "-t", "0", worker);
 
-    const nodes = await clusterNodes(cluster);
-    expect(nodes.map((n) => [n.id, n.name, n.role, n.running]).sort()).toEqual(
-      [
-        [cp, `${cluster}-control-plane`, "control-plane", true],
-        [worker, `${cluster}-worker`, "worker", false],
-      ].sort(),
-    );
-    expect(await kindClusterNames()).toEqual(expect.arrayContaining([cluster, `other-${run}`]));
+    const view = await observeCluster(cluster);
+    expect(view.nodes.map((n) => [n.id, n.name, n.role, n.running])).toEqual([
+      [cp, `${cluster}-control-plane`, "control-plane", true],
+      [worker, `${cluster}-worker`, "worker", false],
+    ]);
+    expect(view).toMatchObject({ state: "partial", controlPlane: { id: cp }, network: undefined, api: undefined });
+    expect(await clusterNames()).toEqual(expect.arrayContaining([cluster, `other-${run}`]));
 
     await startContainers([worker]);
-    expect((await clusterNodes(cluster)).every((n) => n.running)).toBe(true);
+    expect((await observeCluster(cluster)).state).toBe("running");
+    expect((await observeCluster(`absent-${run}`)).state).toBe("absent");
   });
 
   it("names the container holding a published port, on clashing addresses only", async () => {
@@ -68,7 +69,7 @@ describe("docker module (real engine)", () => {
     expect(await portHolders(port, "127.0.0.1")).toEqual([{ id, name: holderName, hostIp: "127.0.0.1" }]);
     expect(await portHolders(port, "0.0.0.0")).toHaveLength(1);
     expect(await portHolders(port, "172.17.0.1")).toEqual([]);
-    expect((await containerFacts(id)).bindings["80/tcp"]).toEqual([{ hostIp: "127.0.0.1", hostPort: 0 }]);
+    expect((await inspectContainers([id]))[0]?.bindings["80/tcp"]).toEqual([{ hostIp: "127.0.0.1", hostPort: 0 }]);
   });
 
   it("connects a container to a network, and a second connect is a no-op", async () => {
@@ -78,7 +79,7 @@ describe("docker module (real engine)", () => {
     const id = await container(`joiner-${run}`);
     await connectNetwork(network, id);
     await connectNetwork(network, id);
-    expect((await containerFacts(id)).networks.sort()).toEqual(["bridge", network].sort());
+    expect(Object.keys((await inspectContainers([id]))[0]!.networks).sort()).toEqual(["bridge", network].sort());
     await expect(connectNetwork(`no-such-net-${run}`, id)).rejects.toMatchObject({ zone: "docker host" });
   });
 });

@@ -5,8 +5,7 @@ import { build } from "esbuild";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { upsertClusterEntry } from "../../src/kubeconfig.js";
-import { updateKubeconfig } from "../../src/kubeconfig-file.js";
+import { exportEntry } from "../../src/kubeconfig/index.js";
 import { ZoneError } from "../../src/errors.js";
 
 /** The kubeconfig file for real: separate processes racing, modes, atomic replacement, malformed input. */
@@ -44,7 +43,7 @@ describe("kubeconfig file", () => {
     const path = join(dir, "stale");
     await writeFile(`${path}.lock`, "999999"); // no such pid
     const entry = { name: "kind-x", server: "https://x:6443", credentials };
-    await updateKubeconfig(path, (text) => upsertClusterEntry(text, entry, path));
+    await exportEntry(path, entry);
     expect(parse(await readFile(path, "utf8"))["current-context"]).toBe("kind-x");
   });
 
@@ -53,7 +52,7 @@ describe("kubeconfig file", () => {
     const broken = "apiVersion: v1\nclusters:\n  - name: a\n    cluster: {server: https://a\n";
     await writeFile(path, broken, { mode: 0o640 });
     const entry = { name: "kind-x", server: "https://x:6443", credentials };
-    const attempt = updateKubeconfig(path, (text) => upsertClusterEntry(text, entry, path));
+    const attempt = exportEntry(path, entry);
     await expect(attempt).rejects.toBeInstanceOf(ZoneError);
     await expect(attempt).rejects.toThrow(path);
     expect(await readFile(path, "utf8")).toBe(broken);

@@ -1,9 +1,8 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Credentials } from "../../src/kubeconfig.js";
-import { probeRoute } from "../../src/probe.js";
-import type { RouteCandidate } from "../../src/route.js";
+import type { Credentials } from "../../src/kubeconfig/index.js";
+import { probeRoute, type RouteCandidate } from "../../src/route/index.js";
 import { makePki, type Pki } from "../support/pki.js";
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { credentialsFromKind, currentContext, findClusterEntry, removeClusterEntry, upsertClusterEntry, type ClusterEntry } from "../../src/kubeconfig.js";
+import { credentialsFromKind, currentContext, findClusterEntry, removeClusterEntry, upsertClusterEntry, type ClusterEntry } from "../../src/kubeconfig/document.js";
 import { ZoneError } from "../../src/errors.js";
 
 const many = readFileSync("test/fixtures/kubeconfig-many.yaml", "utf8");

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { stepOfError, summarizeNodes } from "../../src/apiserver.js";
-import { parseDefaultGateway } from "../../src/devcontainer.js";
+import { parseDefaultGateway } from "../../src/route/self.js";
 import { bindingsClash, classifyDockerFailure, containerIdFrom, parsePublishedPorts } from "../../src/docker.js";
-import { kubeconfigPath } from "../../src/kubeconfig-file.js";
+import { kubeconfigPath } from "../../src/kubeconfig/index.js";
 import { createLogger } from "../../src/log.js";
 import { renderNodes } from "../../src/report.js";
 
@@ -76,14 +76,17 @@ describe("API server answers", () => {
 });
 
 describe("logger", () => {
-  it("prints each stage with its note and time, and records timings", async () => {
+  it("prints each stage with its note and time, then its detail lines", async () => {
     const lines: string[] = [];
     let t = 0;
     const logger = createLogger({ write: (l) => lines.push(l), now: () => (t += 250) });
-    await logger.stage("cluster", async (s) => s.note("adopted kind"));
+    await logger.stage("cluster", async (s) => {
+      s.detail("why: because");
+      s.note("adopted kind");
+    });
     await expect(logger.stage("route", async () => Promise.reject(new Error("x")))).rejects.toThrow("x");
     expect(lines[0]).toMatch(/^ ✓ cluster\s+adopted kind\s+250ms$/);
-    expect(lines[1]).toMatch(/^ ✗ route\s+failed\s+250ms$/);
-    expect(logger.timings.map((x) => x.name)).toEqual(["cluster", "route"]);
+    expect(lines[1]).toBe("   why: because");
+    expect(lines[2]).toMatch(/^ ✗ route\s+failed\s+250ms$/);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chooseApiServerAddress, chooseRoute, routeCandidates, type RouteFacts } from "../../src/route.js";
+import { chooseApiServerAddress, chooseRoute, routeCandidates, type RouteFacts } from "../../src/route/choose.js";
 
 const facts: RouteFacts = { clusterName: "gitops", publishedPort: 6443, publishedHostIp: "172.17.0.1", gatewayIp: "172.17.0.1" };
 

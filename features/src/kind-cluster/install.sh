@@ -6,21 +6,6 @@
 #-------------------------------------------------------------------------------------------------------
 set -euo pipefail
 
-CLUSTER_NAME="${CLUSTERNAME:-kind}"
-API_SERVER_PORT="${APISERVERPORT:-6443}"
-API_SERVER_ADDRESS="${APISERVERADDRESS:-auto}"
-ROUTE="${ROUTE:-auto}"
-NODE_IMAGE="${NODEIMAGE:-}"
-KIND_CONFIG="${KINDCONFIG:-}"
-WAIT_SECONDS="${WAITSECONDS:-120}"
-CREATE_CLUSTER="${CREATECLUSTER:-true}"
-STRICT="${STRICT:-false}"
-KIND_VERSION="${KINDVERSION:-latest}"
-KUBECTL_VERSION="${KUBECTLVERSION:-latest}"
-INSTALL_DOCKER_CLI="${INSTALLDOCKERCLI:-true}"
-DOCKER_VERSION="${DOCKERVERSION:-}"
-DOWNLOAD_MIRROR="${DOWNLOADMIRROR:-}"
-
 # "latest" means the versions this Feature release pins with their published checksums. kind v0.30.0
 # runs Kubernetes 1.34, whose kubelet still starts on cgroup v1 hosts (1.35+ refuse by default).
 DEFAULT_KIND_VERSION="v0.30.0"
@@ -37,6 +22,7 @@ declare -A PINNED_SHA256=(
 
 SHARE_DIR=/usr/local/share/kind-cluster
 FEATURE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CLI="$FEATURE_DIR/dist/kind-cluster.mjs"
 REMOTE_USER="${_REMOTE_USER:-root}"
 MIN_NODE_MAJOR=18
 
@@ -81,12 +67,29 @@ ensure_curl() {
   command -v curl >/dev/null || check_packages curl ca-certificates
 }
 
+# Every option, validated by the rules the hooks use (the bundled CLI's own code, one table for both),
+# read into OPT. The CLI prints name=value pairs separated by NUL bytes: nothing is evaluated.
+declare -A OPT=()
+validate_options() {
+  local out pair
+  out="$(mktemp)"
+  if ! "${NODE_BIN:-node}" "$CLI" options --feature-env >"$out"; then
+    rm -f "$out"
+    die "the Feature's options are not valid (see above); nothing was installed."
+  fi
+  while IFS= read -r -d '' pair; do OPT[${pair%%=*}]=${pair#*=}; done <"$out"
+  rm -f "$out"
+}
+
 resolve_versions() {
+  KIND_VERSION="${OPT[kindVersion]}"
+  KUBECTL_VERSION="${OPT[kubectlVersion]}"
+  DOCKER_VERSION="${OPT[dockerVersion]#v}"
+  DOWNLOAD_MIRROR="${OPT[downloadMirror]}"
   [[ "$KIND_VERSION" == latest ]] && KIND_VERSION="$DEFAULT_KIND_VERSION"
   [[ "$KUBECTL_VERSION" == latest ]] && KUBECTL_VERSION="$DEFAULT_KUBECTL_VERSION"
   [[ "$KIND_VERSION" == v* ]] || KIND_VERSION="v$KIND_VERSION"
   [[ "$KUBECTL_VERSION" == v* ]] || KUBECTL_VERSION="v$KUBECTL_VERSION"
-  DOCKER_VERSION="${DOCKER_VERSION#v}"
 }
 
 # Where each tool comes from: upstream, or this layout under downloadMirror, each file with a sibling
@@ -153,7 +156,7 @@ install_kubectl() {
 }
 
 install_docker_cli() {
-  if [[ "$INSTALL_DOCKER_CLI" != true ]]; then
+  if [[ "${OPT[installDockerCli]}" != true ]]; then
     log "installDockerCli is false: not installing the Docker CLI"
     return
   fi
@@ -212,34 +215,14 @@ WRAPPER
   chmod 0755 /usr/local/bin/kind-cluster
 }
 
-# The hooks read these; environment variables KIND_CLUSTER_* override them at run time.
+# The hooks read these (they never see Feature options); KIND_CLUSTER_* variables override them at run time.
 write_options() {
-  cat >"$SHARE_DIR/options.env" <<OPTIONS
-# Written by the kind-cluster Feature's install.sh; read by the kind-cluster CLI.
-clusterName=$CLUSTER_NAME
-apiServerPort=$API_SERVER_PORT
-apiServerAddress=$API_SERVER_ADDRESS
-route=$ROUTE
-nodeImage=$NODE_IMAGE
-kindConfig=$KIND_CONFIG
-waitSeconds=$WAIT_SECONDS
-createCluster=$CREATE_CLUSTER
-strict=$STRICT
-remoteUser=$REMOTE_USER
-OPTIONS
-  chmod 0644 "$SHARE_DIR/options.env"
+  "$NODE_BIN" "$CLI" options --feature-env --remote-user "$REMOTE_USER" --write "$SHARE_DIR/options.env" >/dev/null
 }
 
 # A non-root remote user reaches the host's socket through a proxy the entrypoint starts (socat).
 install_socket_proxy() {
   if [[ "$REMOTE_USER" != root ]]; then check_packages socat; fi
-}
-
-validate_options() {
-  [[ "$CLUSTER_NAME" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "clusterName '$CLUSTER_NAME' is not valid: lower-case letters, digits, '-' and '.'."
-  [[ "$API_SERVER_PORT" =~ ^[0-9]+$ ]] && ((API_SERVER_PORT >= 1 && API_SERVER_PORT <= 65535)) || die "apiServerPort '$API_SERVER_PORT' is not a port (1-65535)."
-  [[ "$WAIT_SECONDS" =~ ^[0-9]+$ ]] || die "waitSeconds '$WAIT_SECONDS' is not a whole number of seconds."
-  case "$ROUTE" in auto | host.docker.internal | kind-network) ;; *) die "route '$ROUTE' is not one of auto, host.docker.internal, kind-network." ;; esac
 }
 
 clean_up() {
@@ -248,6 +231,7 @@ clean_up() {
 
 main() {
   require_root
+  ensure_node
   validate_options
   detect_arch
   resolve_versions
@@ -255,7 +239,6 @@ main() {
   install_docker_cli
   install_kind
   install_kubectl
-  ensure_node
   install_socket_proxy
   install_cli
   write_options

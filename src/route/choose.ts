@@ -1,9 +1,9 @@
-import type { RouteSetting } from "./settings.js";
-import { controlPlaneName } from "./settings.js";
+import { API_PORT, controlPlaneName } from "../cluster.js";
+import type { RouteSetting } from "../options.js";
 
 /**
- * How zone 1 (the dev container) reaches the API server in zone 3. Pure: candidates are derived from
- * facts, and the choice is made from probe outcomes gathered elsewhere (probe.ts).
+ * How zone 1 (the dev container) reaches the API server in zone 3, the pure half: candidates are
+ * derived from facts, and the choice is made from probe outcomes gathered by index.ts.
  */
 export type RouteKind = "host.docker.internal" | "gateway" | "kind-network";
 
@@ -24,8 +24,6 @@ export interface RouteFacts {
   publishedHostIp: string;
   /** The dev container's default gateway: the Docker host as zone 1 sees it. */
   gatewayIp?: string;
-  /** Port the API server listens on inside the node. */
-  internalPort?: number;
 }
 
 export type ProbeStep = "dns" | "tcp" | "tls" | "api";
@@ -57,8 +55,7 @@ export function routeCandidates(setting: RouteSetting, facts: RouteFacts): Route
     });
   }
   const node = controlPlaneName(facts.clusterName);
-  const port = facts.internalPort ?? 6443;
-  const viaNetwork: RouteCandidate = { kind: "kind-network", host: node, port, server: `https://${node}:${port}` };
+  const viaNetwork: RouteCandidate = { kind: "kind-network", host: node, port: API_PORT, server: `https://${node}:${API_PORT}` };
   switch (setting) {
     case "host.docker.internal":
       return viaHost;

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { withLock } from "./lock.js";
+import { withLock } from "../lock.js";
 
 /** Zone 1's kubeconfig on disk: where it is, and a locked, atomic, mode-0600 rewrite. */
 

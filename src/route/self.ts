@@ -1,9 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import { containerIdFrom } from "./docker.js";
-import { run } from "./proc.js";
+import { containerIdFrom, inspectContainers } from "../docker.js";
 
-/** Zone 1 facts: where this dev container sits on the Docker host's networks. */
+/** Zone 1 facts the route depends on: where this dev container sits on the Docker host's networks. */
 
 /** The default route's gateway from /proc/net/route (little-endian hex). Pure. */
 export function parseDefaultGateway(procNetRoute: string): string | undefined {
@@ -28,6 +27,6 @@ export async function selfContainerId(): Promise<string | undefined> {
   const fromTables = containerIdFrom(tables);
   if (fromTables) return fromTables;
   // Docker names a container's host after its short ID unless told otherwise.
-  const result = await run("docker", ["inspect", "--format", "{{.Id}}", hostname()], { timeoutMs: 10_000 });
-  return result.exitCode === 0 ? result.stdout.trim() : undefined;
+  const [self] = await inspectContainers([hostname()]);
+  return self?.id;
 }

@@ -1,10 +1,11 @@
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { devcontainerUp, makeProject, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
-import { deleteClusters, devUserDockerfile, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
+import { removeContainer, sh, type UpResult } from "../support/devcontainer.js";
+import { upDevProject } from "../support/project.js";
+import { deleteClusters, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
 
-/** Scenarios 7 and 10: the user's own kind config (a worker, a port mapping), a custom name and port. */
+/** The user's own kind config (a worker, a port mapping), a custom name and port. */
 const CLUSTER = "gitops-e2e";
 const PORT = "7443";
 let testbed: Testbed;
@@ -31,13 +32,10 @@ nodes:
 beforeAll(async () => {
   testbed = readTestbed();
   await deleteClusters(testbed, CLUSTER);
-  dir = await makeProject({
-    image: testbed.baseImage,
-    options: { ...testbed.featureOptions, clusterName: CLUSTER, apiServerPort: PORT, kindConfig: "local/kubernetes/kind.yaml", waitSeconds: "240" },
-    config: { image: undefined, build: { dockerfile: "Dockerfile" }, remoteUser: "dev" },
-    files: { ".devcontainer/Dockerfile": devUserDockerfile(testbed.baseImage), "local/kubernetes/kind.yaml": KIND_YAML },
-  });
-  up = await devcontainerUp(dir);
+  ({ dir, up } = await upDevProject({
+    options: { clusterName: CLUSTER, apiServerPort: PORT, kindConfig: "local/kubernetes/kind.yaml", waitSeconds: "240" },
+    files: { "local/kubernetes/kind.yaml": KIND_YAML },
+  }));
   container = up.containerId;
 });
 
@@ -46,7 +44,7 @@ afterAll(async () => {
   await deleteClusters(testbed, CLUSTER);
 });
 
-describe("scenarios 7 + 10: user kind config, custom name and port", () => {
+describe("a user's kind config with a worker, a custom name and port", () => {
   it("honours the config's nodes and warns that the pinned port wins", () => {
     expect(up.exitCode, up.output.slice(-4000)).toBe(0);
     expect(up.output).toMatch(/networking.apiServerPort 6443 replaced by 7443/);

@@ -1,5 +1,5 @@
 import { isMap, isSeq, parseDocument, type Document, type YAMLSeq } from "yaml";
-import { ZoneError } from "./errors.js";
+import { ZoneError } from "../errors.js";
 
 /** What our cluster's kubeconfig entries hold: the route's server and kind's credentials. */
 export interface ClusterEntry {

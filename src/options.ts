@@ -1,0 +1,217 @@
+import feature from "../features/src/kind-cluster/devcontainer-feature.json" with { type: "json" };
+import { ZoneError } from "./errors.js";
+
+/**
+ * The Feature's options, defined once. devcontainer-feature.json holds each option's name, type,
+ * default and description; this module adds the one rule that validates it, and derives everything
+ * else: the settings type, the environment variable, the command-line flag, the options file.
+ * install.sh validates through this same code (`kind-cluster options --feature-env`), so the rules at
+ * build time and at run time cannot drift.
+ */
+
+type Definitions = typeof feature.options;
+export type OptionName = keyof Definitions;
+
+const INVALID = Symbol("invalid");
+type Parsed<T> = T | typeof INVALID;
+
+interface Rule<T> {
+  /** "run": the hooks use it (recorded for them at build time); "build": only install.sh does. */
+  when: "run" | "build";
+  /** What is accepted, for the error message. */
+  accepts: string;
+  parse(text: string): Parsed<T>;
+}
+
+const rule = <T>(when: Rule<T>["when"], accepts: string, parse: (text: string) => Parsed<T>): Rule<T> => ({ when, accepts, parse });
+const matching = (re: RegExp, text: string): Parsed<string> => (re.test(text) ? text : INVALID);
+
+const DECIMAL = /^(0|[1-9][0-9]*)$/;
+const port = (when: Rule<number>["when"]) =>
+  rule(when, "a port from 1 to 65535, in decimal", (t) => (DECIMAL.test(t) && Number(t) >= 1 && Number(t) <= 65535 ? Number(t) : INVALID));
+const boolean = (when: Rule<boolean>["when"]) => rule(when, "true or false", (t) => (/^(true|false)$/i.test(t) ? t.toLowerCase() === "true" : INVALID));
+const oneOf = <T extends string>(when: Rule<T>["when"], values: readonly T[]) =>
+  rule(when, `one of ${values.join(", ")}`, (t) => ((values as readonly string[]).includes(t) ? (t as T) : INVALID));
+
+/** A release version as the projects tag them: 1.2.3 or v1.2.3, with an optional pre-release suffix. */
+const VERSION = /^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$/;
+const version = (what: string) => rule("build", `"latest" (the version this release pins) or a ${what} version such as v1.2.3`, (t) => (t === "latest" ? t : matching(VERSION, t)));
+
+/**
+ * An image reference as Docker parses it: an optional registry (a name with a dot or a port, or
+ * localhost), lower-case path components, an optional tag and an optional sha256 digest.
+ */
+const REGISTRY = "(?:localhost|[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?";
+const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const IMAGE = new RegExp(`^(?:${REGISTRY}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`);
+const image = (when: Rule<string>["when"], empty: string) =>
+  rule(when, `${empty} or an image reference such as registry.example/name:tag or name@sha256:<64 hex digits>`, (t) => {
+    if (t === "") return t;
+    // A first component without a dot, a port or "localhost" is a path, not a registry: it must be lower case.
+    const first = t.split("/")[0] ?? "";
+    if (t.includes("/") && !/[.:]|^localhost$/.test(first) && first !== first.toLowerCase()) return INVALID;
+    return matching(IMAGE, t);
+  });
+
+/** An IPv4 address in dotted decimal, no leading zeros. */
+export function isIPv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 && parts.every((p) => DECIMAL.test(p) && Number(p) <= 255);
+}
+
+const RULES = {
+  clusterName: rule("run", "lower-case letters, digits, '-' or '.', starting and ending with a letter or digit, at most 50 characters", (t) =>
+    t.length <= 50 ? matching(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, t) : INVALID,
+  ),
+  apiServerPort: port("run"),
+  apiServerAddress: rule(
+    "run",
+    '"auto" (127.0.0.1, loopback only) or one IPv4 address of the Docker host; 0.0.0.0 is refused: it publishes the API on every interface, to everyone who can reach the host',
+    (t) => (t === "auto" || (isIPv4(t) && t !== "0.0.0.0") ? t : INVALID),
+  ),
+  route: oneOf("run", ["auto", "host.docker.internal", "kind-network"] as const),
+  kindConfig: rule("run", "empty or a path to a kind config (relative paths start at the workspace folder)", (t) => t),
+  nodeImage: image("run", "empty (kind's default image)"),
+  waitSeconds: rule("run", "a whole number of seconds from 0 to 3600, in decimal", (t) => (DECIMAL.test(t) && Number(t) <= 3600 ? Number(t) : INVALID)),
+  createCluster: boolean("run"),
+  strict: boolean("run"),
+  kindVersion: version("kind"),
+  kubectlVersion: version("kubectl"),
+  installDockerCli: boolean("build"),
+  dockerVersion: rule("build", 'empty, "latest" (the version this release pins) or a Docker version such as 28.2.2', (t) => (t === "" || t === "latest" ? t : matching(VERSION, t))),
+  downloadMirror: rule("build", "empty or an http(s) URL of letters, digits and . _ ~ : / ? # @ % + = & , -", (t) => {
+    if (t === "") return t;
+    if (!/^https?:\/\/[A-Za-z0-9._~:/?#@%+=&,-]+$/.test(t)) return INVALID;
+    try {
+      return new URL(t).host ? t : INVALID;
+    } catch {
+      return INVALID;
+    }
+  }),
+} satisfies { [K in OptionName]: Rule<unknown> };
+
+type Rules = typeof RULES;
+type Value<R> = R extends Rule<infer T> ? T : never;
+
+/** Every option, parsed: what the CLI works with. */
+export type Settings = { [K in OptionName]: Value<Rules[K]> };
+export type RouteSetting = Settings["route"];
+
+export const OPTION_NAMES = Object.keys(RULES) as OptionName[];
+export const RUN_TIME_OPTIONS = OPTION_NAMES.filter((name) => RULES[name].when === "run");
+
+/** Control characters never belong in a value: a newline would add a line to the options file. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** The environment variable that overrides an option at run time: clusterName -> KIND_CLUSTER_NAME. */
+export function envName(name: OptionName): string {
+  const snake = name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+  return `KIND_CLUSTER_${snake.replace(/^CLUSTER_/, "")}`;
+}
+
+/** The command-line flag: apiServerPort -> --api-server-port. */
+export function flagName(name: OptionName): string {
+  return `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** The variable the devcontainer CLI gives install.sh for an option: its name in upper case. */
+export function featureEnvName(name: OptionName): string {
+  return name.toUpperCase();
+}
+
+/** One source of raw values; `origin` says where a value was set, for error messages. */
+export interface SettingsLayer {
+  origin: (name: OptionName) => string;
+  values: Partial<Record<string, string>>;
+}
+
+export function describeOption(name: OptionName): string {
+  return (feature.options as Record<OptionName, { description: string }>)[name].description;
+}
+
+export function defaultText(name: OptionName): string {
+  return String((feature.options as Record<OptionName, { default: string | boolean }>)[name].default);
+}
+
+function invalid(name: OptionName, value: string, origin: string): ZoneError {
+  const accepts = RULES[name].accepts;
+  return new ZoneError(
+    "dev container",
+    `option ${name}=${JSON.stringify(value)} (from ${origin}) is not valid: ${accepts}`,
+    `set ${name} in the Feature's options in devcontainer.json${RULES[name].when === "run" ? ` (or ${envName(name)})` : ""} to ${accepts.split(";")[0]}`,
+  );
+}
+
+export function parseOption<K extends OptionName>(name: K, value: string, origin: string): Settings[K] {
+  const parsed = CONTROL.test(value) ? INVALID : RULES[name].parse(value);
+  if (parsed === INVALID) throw invalid(name, value, origin);
+  return parsed as Settings[K];
+}
+
+export const DEFAULT_SETTINGS: Settings = Object.fromEntries(OPTION_NAMES.map((name) => [name, parseOption(name, defaultText(name), "the Feature's defaults")])) as Settings;
+
+/** Later layers win; every value is validated and an error names where it was set. */
+export function resolveSettings(layers: readonly SettingsLayer[]): Settings {
+  const settings: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  for (const layer of layers) {
+    for (const name of OPTION_NAMES) {
+      const value = layer.values[name];
+      if (value !== undefined) settings[name] = parseOption(name, value, layer.origin(name));
+    }
+  }
+  return settings as Settings;
+}
+
+/** KIND_CLUSTER_* variables, for the options the hooks use; empty ones are ignored. */
+export function envLayer(env: NodeJS.ProcessEnv): SettingsLayer {
+  const values: Record<string, string> = {};
+  for (const name of RUN_TIME_OPTIONS) {
+    const value = env[envName(name)];
+    if (value !== undefined && value !== "") values[name] = value;
+  }
+  return { origin: (name) => `environment variable ${envName(name)}`, values };
+}
+
+/** The variables install.sh receives from the devcontainer CLI (every option, by its upper-case name). */
+export function featureEnvLayer(env: NodeJS.ProcessEnv): SettingsLayer {
+  const values: Record<string, string> = {};
+  for (const name of OPTION_NAMES) {
+    const value = env[featureEnvName(name)];
+    if (value !== undefined) values[name] = value;
+  }
+  return { origin: () => "the Feature's options in devcontainer.json", values };
+}
+
+/** The options file install.sh records for the hooks: `name=value` lines, values free of control characters. */
+export function renderOptionsFile(settings: Settings, extra: Record<string, string>): string {
+  const lines = ["# Written by the kind-cluster Feature's install.sh; read by the kind-cluster CLI."];
+  for (const name of RUN_TIME_OPTIONS) lines.push(`${name}=${String(settings[name])}`);
+  for (const [key, value] of Object.entries(extra)) lines.push(`${key}=${value}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** Parses the options file. Unknown names are kept for the caller to ignore. */
+export function parseOptionsFile(text: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const eq = line.indexOf("=");
+    if (eq > 0) values[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return values;
+}
+
+export function fileLayer(path: string, text: string): SettingsLayer {
+  return { origin: () => path, values: parseOptionsFile(text) };
+}
+
+export function flagLayer(values: Record<string, string>): SettingsLayer {
+  return { origin: (name) => `command-line flag ${flagName(name)}`, values };
+}
+
+/** A user name as useradd accepts it; recorded for the socket entrypoint, which runs as root. */
+export function parseUserName(value: string): string {
+  if (!/^[a-z_][a-z0-9_-]{0,31}\$?$/.test(value))
+    throw new ZoneError("dev container", `remote user ${JSON.stringify(value)} is not a valid user name`, "set remoteUser in devcontainer.json to an existing user of the image");
+  return value;
+}

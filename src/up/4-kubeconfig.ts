@@ -1,0 +1,19 @@
+import { contextName, exportEntry } from "../kubeconfig/index.js";
+import { need, type Stage } from "./context.js";
+
+/** Zone 1's kubeconfig holds our entry for the chosen route; every other entry stays as it was. */
+export const kubeconfigStage: Stage = {
+  name: "kubeconfig",
+  async run(ctx, status) {
+    if (ctx.entryCurrent) {
+      ctx.kubeconfigChanged = false;
+      status.note(`${ctx.kubeconfig} (unchanged)`);
+      return;
+    }
+    const { candidate } = need(ctx, "connection");
+    const name = contextName(ctx.settings.clusterName);
+    const changed = await exportEntry(ctx.kubeconfig, { name, server: candidate.server, tlsServerName: candidate.tlsServerName, credentials: need(ctx, "credentials") });
+    ctx.kubeconfigChanged = changed;
+    status.note(`${changed ? "wrote" : "kept"} context ${name} in ${ctx.kubeconfig}`);
+  },
+};

@@ -1,0 +1,30 @@
+import { listNodes, type NodeSummary } from "../apiserver.js";
+import { ZoneError } from "../errors.js";
+import { need, type Stage } from "./context.js";
+
+/** Every node reports Ready (kind's own --wait only warns when it times out, so readiness is ours to check). */
+export const readyStage: Stage = {
+  name: "ready",
+  async run(ctx, status) {
+    const { settings } = ctx;
+    const connection = need(ctx, "connection");
+    const endpoint = { server: connection.candidate.server, tlsServerName: connection.candidate.tlsServerName, credentials: need(ctx, "credentials") };
+    const deadline = Date.now() + settings.waitSeconds * 1000;
+    let nodes: NodeSummary[] = connection.nodes;
+    while (!(nodes.length > 0 && nodes.every((n) => n.ready))) {
+      if (Date.now() >= deadline) {
+        const waiting = nodes.filter((n) => !n.ready);
+        const names = waiting.map((n) => `${n.name} (${n.reason})`).join(", ") || "no node registered";
+        throw new ZoneError(
+          "kind cluster",
+          `not every node of ${settings.clusterName} is Ready after ${settings.waitSeconds}s: ${names}`,
+          `look at \`kubectl describe node ${waiting[0]?.name ?? ""}\` and \`docker exec ${waiting[0]?.name ?? "<node>"} journalctl -u kubelet\`; raise waitSeconds on slow machines`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      nodes = await listNodes(endpoint, 5_000).catch(() => nodes);
+    }
+    ctx.nodes = nodes;
+    status.note(`${nodes.length}/${nodes.length} node${nodes.length > 1 ? "s" : ""} Ready`);
+  },
+};

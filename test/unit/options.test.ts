@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import feature from "../../features/src/kind-cluster/devcontainer-feature.json" with { type: "json" };
+import { DEFAULT_SETTINGS, envLayer, envName, fileLayer, flagLayer, flagName, OPTION_NAMES, parseOptionsFile, renderOptionsFile, resolveSettings } from "../../src/options.js";
+
+describe("options, defined once", () => {
+  it("has one rule for each option of devcontainer-feature.json, and every default passes it", () => {
+    expect([...OPTION_NAMES].sort()).toEqual(Object.keys(feature.options).sort());
+    for (const name of OPTION_NAMES) expect(String(DEFAULT_SETTINGS[name])).toBe(String(feature.options[name].default));
+  });
+
+  it("derives variables and flags from the names", () => {
+    expect(["clusterName", "apiServerPort", "kindConfig", "createCluster", "strict"].map((n) => envName(n as never))).toEqual([
+      "KIND_CLUSTER_NAME",
+      "KIND_CLUSTER_API_SERVER_PORT",
+      "KIND_CLUSTER_KIND_CONFIG",
+      "KIND_CLUSTER_CREATE_CLUSTER",
+      "KIND_CLUSTER_STRICT",
+    ]);
+    expect(flagName("apiServerPort")).toBe("--api-server-port");
+  });
+
+  it("round-trips the options file install.sh writes, ignoring comments and unknown names", () => {
+    const settings = resolveSettings([{ origin: () => "test", values: { clusterName: "gitops", apiServerPort: "7443", kindConfig: "local/kubernetes/kind.yaml" } }]);
+    const text = renderOptionsFile(settings, { remoteUser: "dev" });
+    expect(parseOptionsFile(text)).toMatchObject({ clusterName: "gitops", apiServerPort: "7443", kindConfig: "local/kubernetes/kind.yaml", remoteUser: "dev" });
+    expect(text).not.toContain("kindVersion="); // build-time options stay with install.sh
+    expect(resolveSettings([fileLayer("/f", text)])).toEqual({ ...DEFAULT_SETTINGS, clusterName: "gitops", apiServerPort: 7443, kindConfig: "local/kubernetes/kind.yaml" });
+  });
+
+  it("lets the environment, then flags, override the file", () => {
+    const settings = resolveSettings([
+      fileLayer("/f", "clusterName=a\nroute=auto\nstrict=false\n"),
+      envLayer({ KIND_CLUSTER_NAME: "b", KIND_CLUSTER_STRICT: "true", KIND_CLUSTER_ROUTE: "" }),
+      flagLayer({ clusterName: "c" }),
+    ]);
+    expect(settings).toMatchObject({ clusterName: "c", strict: true, route: "auto" });
+  });
+
+  it.each([
+    ["clusterName", "My_Cluster", /lower-case/],
+    ["apiServerPort", "70000", /port from 1 to 65535/],
+    ["route", "localhost", /auto, host.docker.internal, kind-network/],
+    ["waitSeconds", "-1", /whole number/],
+    ["createCluster", "yes", /true or false/],
+    ["apiServerAddress", "0.0.0.0", /every interface/],
+  ])("rejects %s=%s, naming where it came from and how to fix it", (key, value, pattern) => {
+    const attempt = () => resolveSettings([fileLayer("/usr/local/share/kind-cluster/options.env", `${key}=${value}\n`)]);
+    expect(attempt).toThrowError(pattern);
+    expect(attempt).toThrowError(/from \/usr\/local\/share\/kind-cluster\/options\.env/);
+  });
+});
