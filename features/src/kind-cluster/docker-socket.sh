@@ -46,7 +46,8 @@ setup_socket() {
   # -t: after one side half-closes, keep relaying the other way. `docker exec` half-closes its request
   # and then streams the output; socat's default (0.5 s) cut such streams short and kind's
   # `docker exec ... kubeadm init` then "succeeded" at once with no output.
-  as_root sh -c "nohup socat -t 86400 UNIX-LISTEN:$SOCKET,fork,mode=660,user=$user,backlog=128 UNIX-CONNECT:$HOST_SOCKET >>$LOG 2>&1 &"
+  # No shell in between: the user name (validated by the CLI when install.sh recorded it) stays one argument.
+  as_root nohup socat -t 86400 "UNIX-LISTEN:$SOCKET,fork,mode=660,user=$user,backlog=128" "UNIX-CONNECT:$HOST_SOCKET" >>"$LOG" 2>&1 &
   echo "socat proxy: $SOCKET (owner $user) -> $HOST_SOCKET"
 }
 
