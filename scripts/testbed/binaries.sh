@@ -7,43 +7,6 @@ SRC=$TESTBED_CACHE/src
 mkdir -p "$SRC" "$TESTBED_BIN/cni"
 export CGO_ENABLED=0
 
-# go_install OUT_DIR PACKAGE@VERSION [go flags...]: a module without replace directives.
-go_install() {
-  local out=$1 pkg=$2; shift 2
-  GOBIN=$out nice go install -trimpath "$@" "$pkg"
-}
-
-# wrapper_module DIR MODULE VERSION STAGED_VERSION PACKAGE...: a module that requires MODULE and pins
-# every module that MODULE's own go.mod replaces with a local path, at STAGED_VERSION (their published
-# tags). Needed where `go install pkg@version` refuses a go.mod with replace or exclude directives.
-wrapper_module() {
-  local dir=$1 module=$2 version=$3 staged=$4 upstream; shift 4
-  mkdir -p "$dir"
-  upstream="$(go mod download -json "$module@$version" | jq -r .GoMod)"
-  {
-    echo "module testbed.local/wrapper"
-    grep -E '^(go|godebug) ' "$upstream"
-    echo "require $module $version"
-    echo "replace ("
-    awk '/^replace \(/{f=1; next} f && /^\)/{f=0} f && $3 ~ /^\.\.?\// {print "\t" $1 " => " $1 " '"$staged"'"}' "$upstream"
-    echo ")"
-  } >"$dir/go.mod"
-  {
-    printf '//go:build tools\n\npackage wrapper\n\nimport (\n'
-    printf '\t_ "%s"\n' "$@"
-    printf ')\n'
-  } >"$dir/tools.go"
-  (cd "$dir" && go mod tidy)
-}
-
-# wrapper_build DIR OUT_DIR [go build flags...] -- PACKAGE...: builds inside a wrapper module.
-wrapper_build() {
-  local dir=$1 out=$2 flags=(); shift 2
-  while [[ $1 != -- ]]; do flags+=("$1"); shift; done
-  shift
-  (cd "$dir" && nice go build -trimpath "${flags[@]}" -o "$out/" "$@")
-}
-
 build_kind() {
   go_install "$TESTBED_BIN" "sigs.k8s.io/kind@$KIND_VERSION"
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Test bed, part 2: the images, built locally (no registry): root filesystems from Debian packages,
 # the dev-container base image, the Kubernetes component images, and the kind node image with those
-# images preloaded. Needs the binaries from binaries.sh.
+# images and the Flux controller images preloaded. Needs the binaries from binaries.sh and the Flux
+# images from flux.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOTFS=$TESTBED_CACHE/rootfs
@@ -9,6 +10,7 @@ IMAGES=$TESTBED_CACHE/images
 mkdir -p "$ROOTFS" "$IMAGES"
 
 NODE_DIR=$TESTBED_DIR/node
+# versions.env holds the Flux versions too: a Flux bump builds a new node image with the new images.
 NODE_HASH=$(content_hash "$TESTBED_DIR/images.sh" "$TESTBED_DIR/versions.env" "$NODE_DIR"/*)
 BASE_IMAGE=kind-cluster-testbed/devcontainer-base:bookworm
 NETBASE_IMAGE=kind-cluster-testbed/netbase:bookworm
@@ -19,37 +21,14 @@ NODE_PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,eth
 NET_PACKAGES=iptables,nftables,conntrack,iproute2,ipset,kmod,ca-certificates
 BASE_PACKAGES=ca-certificates,curl,sudo,procps,iproute2,git,busybox
 
-# The machine's own Debian mirror, as apt is configured here (TESTBED_DEBIAN_MIRROR overrides it).
-debian_mirror() {
-  local url=${TESTBED_DEBIAN_MIRROR:-}
-  [[ -n $url ]] || url=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [[ -n $url ]] || url=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  [[ -n $url ]] || die "no Debian mirror found in the apt sources of this machine"
-  echo "$url"
-}
-
 # rootfs_tar NAME PACKAGES: a debootstrap minbase bookworm with PACKAGES, as a tarball.
-rootfs_tar() {
-  local name=$1 packages=$2 dir
-  dir=$(mktemp -d "$ROOTFS/$name.XXXX")
-  nice debootstrap --variant=minbase --include="$packages" bookworm "$dir" "$(debian_mirror)" >"$TESTBED_CACHE/logs/debootstrap-$name.log" 2>&1 ||
-    die "debootstrap of $name failed; see $TESTBED_CACHE/logs/debootstrap-$name.log"
-  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
-  tar -C "$dir" -cf "$ROOTFS/$name.tar.tmp" . && mv "$ROOTFS/$name.tar.tmp" "$ROOTFS/$name.tar"
-  rm -rf "$dir"
-}
+rootfs_tar() { debootstrap_tar bookworm "$2" "$ROOTFS/$1.tar"; }
 
 # rootfs_image NAME PACKAGES TAG: the rootfs (cached as a tarball) imported as an image.
 rootfs_image() {
   local name=$1 packages=$2 tag=$3
   step "rootfs $name" "$ROOTFS/$name.tar" rootfs_tar "$name" "$packages"
   docker import "$ROOTFS/$name.tar" "$tag" >/dev/null
-}
-
-# build_image TAG DIR: the classic builder on a prepared context (no buildx here).
-build_image() {
-  local log=$TESTBED_CACHE/logs/build-${1//[\/:]/_}.log
-  DOCKER_BUILDKIT=0 docker build -t "$1" "$2" >"$log" 2>&1 || { tail -n 30 "$log" >&2; die "docker build of $1 failed; see $log"; }
 }
 
 # component_image NAME BINARY TAGS...: FROM scratch with one static binary, tagged as kubeadm expects
@@ -104,7 +83,7 @@ net_image() {
 save_images() {
   local out=$IMAGES/components-$NODE_HASH.tar
   # shellcheck disable=SC2046
-  docker save -o "$out.tmp" $(cat "$TESTBED_BIN/images.txt") "$(sandbox_image)" "$KC_NET_IMAGE"
+  docker save -o "$out.tmp" $(cat "$TESTBED_BIN/images.txt") "$(sandbox_image)" "$KC_NET_IMAGE" $(flux_images)
   mv "$out.tmp" "$out"
 }
 
@@ -177,7 +156,7 @@ preload_images() {
     "$name" "$NODE_IMAGE" >/dev/null
   docker rm -f "$name" >/dev/null
   local expected
-  for expected in $(cat "$TESTBED_BIN/images.txt") "$KC_NET_IMAGE"; do
+  for expected in $(cat "$TESTBED_BIN/images.txt") "$KC_NET_IMAGE" $(flux_images); do
     grep -q "$expected\$" "$IMAGES/preloaded-$NODE_HASH.txt" || die "image $expected missing from the node image's containerd"
   done
 }

@@ -27,10 +27,26 @@ docker_cli_tarball() {
   rm -rf "$dir"
 }
 
+# cli_tarball BINARY MEMBER PATH: publishes a tar.gz holding BINARY as MEMBER, the layout of the
+# upstream release tarballs: flux_<v>_linux_amd64.tar.gz holds `flux` at its root,
+# helm-<v>-linux-amd64.tar.gz holds `linux-amd64/helm`.
+cli_tarball() {
+  local binary=$1 member=$2 path=$3 dir
+  dir=$(mktemp -d)
+  install -D -m 0755 "$binary" "$dir/root/$member"
+  tar -C "$dir/root" --owner=0 --group=0 --numeric-owner -czf "$dir/cli.tar.gz" "${member%%/*}"
+  publish "$dir/cli.tar.gz" "$path"
+  rm -rf "$dir"
+}
+
 fill_mirror() {
   step "mirror: kind" "$MIRROR/kind/$KIND_VERSION/kind-linux-amd64.sha256" publish "$TESTBED_BIN/kind" "kind/$KIND_VERSION/kind-linux-amd64"
   step "mirror: kubectl" "$MIRROR/kubectl/$KUBERNETES_VERSION/kubectl-linux-amd64.sha256" publish "$TESTBED_BIN/kubectl" "kubectl/$KUBERNETES_VERSION/kubectl-linux-amd64"
   step "mirror: docker cli" "$MIRROR/docker/$DOCKER_VERSION/docker-linux-amd64.tgz.sha256" docker_cli_tarball
+  step "mirror: flux" "$MIRROR/flux/$FLUX_VERSION/flux-linux-amd64.tar.gz.sha256" \
+    cli_tarball "$TESTBED_BIN/flux-$FLUX_VERSION" flux "flux/$FLUX_VERSION/flux-linux-amd64.tar.gz"
+  step "mirror: helm" "$MIRROR/helm/$HELM_VERSION/helm-linux-amd64.tar.gz.sha256" \
+    cli_tarball "$TESTBED_BIN/helm-$HELM_VERSION" linux-amd64/helm "helm/$HELM_VERSION/helm-linux-amd64.tar.gz"
 }
 
 serving_dir() { docker inspect -f '{{range .Mounts}}{{.Source}}{{end}}' "$MIRROR_CONTAINER" 2>/dev/null || true; }
