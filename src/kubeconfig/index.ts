@@ -1,16 +1,32 @@
-import { credentialsFromKind, currentContext, findClusterEntry, removeClusterEntry, upsertClusterEntry, type ClusterEntry, type Credentials } from "./document.js";
-import { kubeconfigPath, readText, updateKubeconfig } from "./file.js";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { withLocks } from "../lock.js";
+import { credentialsFromKind, decodeKubeconfig, type ClusterEntry, type Credentials } from "./document.js";
+import { ensureDir, readBytes, writeKubeconfigFile } from "./file.js";
+import { mergedView, planExport, planRemove, type Rewrite, type SourceFile } from "./plan.js";
 
 /**
  * Zone 1's kubeconfig: the one front door (like kind's pkg/cluster/internal/kubeconfig). Export our
- * entry, remove it, read it back, name it. Locking, reading, merging and writing stay behind it.
+ * entry, remove it, read it back, name it. A kubeconfig here is what kubectl uses: the KUBECONFIG
+ * list of files (colon-separated) or ~/.kube/config. Locking, merging, checking and writing stay behind it.
  */
 export type { ClusterEntry, Credentials };
-export { credentialsFromKind, kubeconfigPath };
+export { credentialsFromKind };
 
 /** kind's naming: the cluster, user and context of a cluster are all `kind-<clusterName>`. */
 export function contextName(clusterName: string): string {
   return `kind-${clusterName}`;
+}
+
+/** The kubeconfig kubectl uses: $KUBECONFIG (its files deduplicated, as client-go does) or ~/.kube/config. */
+export function kubeconfigPath(env: NodeJS.ProcessEnv, home = homedir()): string {
+  const files = kubeconfigFiles(env.KUBECONFIG ?? "");
+  return files.length > 0 ? files.join(":") : join(home, ".kube", "config");
+}
+
+/** The files of a kubeconfig list: client-go splits on ":", skips empty names and keeps the first of duplicates. */
+export function kubeconfigFiles(list: string): string[] {
+  return [...new Set(list.split(":").filter(Boolean))];
 }
 
 export interface KubeconfigView {
@@ -20,18 +36,49 @@ export interface KubeconfigView {
   currentContext?: string;
 }
 
-/** Reads the file once: our entry and the current context. Throws a zone-1 error for a malformed file. */
+/** What a write did: whether anything changed, and which files were written. */
+export interface WriteResult {
+  changed: boolean;
+  files: string[];
+}
+
+async function readSources(files: string[]): Promise<SourceFile[]> {
+  return Promise.all(
+    files.map(async (path) => {
+      const bytes = await readBytes(path);
+      return { path, text: bytes && decodeKubeconfig(bytes, path) };
+    }),
+  );
+}
+
+/** Reads the files once, merged as kubectl merges them. Throws a zone-1 error for a malformed file. */
 export async function readKubeconfig(path: string, clusterName: string): Promise<KubeconfigView> {
-  const text = await readText(path);
-  return { path, entry: findClusterEntry(text, contextName(clusterName), path), currentContext: currentContext(text, path) };
+  return { path, ...mergedView(await readSources(kubeconfigFiles(path)), contextName(clusterName)) };
+}
+
+/**
+ * Under the lock of every file of the list (as kubectl locks them), reads them, plans the change,
+ * checks every new text, then writes. A malformed file or a refused change writes nothing.
+ */
+async function rewrite(path: string, plan: (sources: SourceFile[]) => Rewrite[]): Promise<WriteResult> {
+  const files = kubeconfigFiles(path);
+  // kubectl creates the directories of all the files it locks; so must we, to lock them the same way.
+  for (const file of files) await ensureDir(dirname(file));
+  const locks = files.map((file) => `${file}.lock`);
+  // The wait outlasts the lease, so that an empty lock left by a killed kubectl is taken over, not fatal.
+  return withLocks(locks, { timeoutMs: 90_000, leaseMs: 60_000, purpose: `the kubeconfig ${path}` }, async () => {
+    const rewrites = plan(await readSources(files));
+    for (const r of rewrites) await writeKubeconfigFile(r.path, r.text);
+    return { changed: rewrites.length > 0, files: rewrites.map((r) => r.path) };
+  });
 }
 
 /** Writes our cluster, user and context and makes the context current; every other entry stays. */
-export async function exportEntry(path: string, entry: ClusterEntry): Promise<boolean> {
-  return updateKubeconfig(path, (text) => upsertClusterEntry(text, entry, path));
+export function exportEntry(path: string, entry: ClusterEntry): Promise<WriteResult> {
+  return rewrite(path, (sources) => planExport(sources, entry));
 }
 
-/** Removes our three entries; every other entry stays. */
-export async function removeEntry(path: string, clusterName: string): Promise<boolean> {
-  return updateKubeconfig(path, (text) => (text.trim() === "" ? text : removeClusterEntry(text, contextName(clusterName), path)));
+/** Removes our three entries (and current-context when it is ours); every other entry stays. */
+export function removeEntry(path: string, clusterName: string): Promise<WriteResult> {
+  return rewrite(path, (sources) => planRemove(sources, contextName(clusterName)));
 }

@@ -12,8 +12,8 @@ export const kubeconfigStage: Stage = {
     }
     const { candidate } = need(ctx, "connection");
     const name = contextName(ctx.settings.clusterName);
-    const changed = await exportEntry(ctx.kubeconfig, { name, server: candidate.server, tlsServerName: candidate.tlsServerName, credentials: need(ctx, "credentials") });
+    const { changed, files } = await exportEntry(ctx.kubeconfig, { name, server: candidate.server, tlsServerName: candidate.tlsServerName, credentials: need(ctx, "credentials") });
     ctx.kubeconfigChanged = changed;
-    status.note(`${changed ? "wrote" : "kept"} context ${name} in ${ctx.kubeconfig}`);
+    status.note(changed ? `wrote context ${name} in ${files.join(", ")}` : `kept context ${name} in ${ctx.kubeconfig}`);
   },
 };
