@@ -1,0 +1,161 @@
+import { readFile, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { run } from "../proc.js";
+
+/**
+ * The workspace's checked-out state (HEAD), and a watcher that notices when it moves: a commit, an
+ * amend, a reset, a checkout, a merge. It polls a few small files instead of spawning git on every
+ * tick, and instead of fs.watch, which misses changes made through a bind mount from another kernel
+ * (Docker Desktop's file sharing) and in containers whose inotify limits are exhausted.
+ */
+
+export interface Head {
+  commit: string;
+  /** The short branch name; undefined when HEAD is detached. */
+  branch?: string;
+}
+
+// Read-only git: `safe.directory=*` for a workspace owned by another uid, and no optional locks
+// (nothing that would refresh the index as a side effect).
+const GIT = ["-c", "safe.directory=*"];
+const GIT_ENV = { GIT_OPTIONAL_LOCKS: "0" };
+
+// ---------------------------------------------------------------------------------------------------
+// Pure helpers
+
+/** Parses `git rev-parse HEAD --symbolic-full-name HEAD`: the commit, then `refs/heads/<b>` or `HEAD`. */
+export function parseHead(stdout: string): Head {
+  const [commit = "", ref = ""] = stdout.trim().split("\n").map((line) => line.trim());
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) throw new Error(`unexpected output of git rev-parse: ${JSON.stringify(stdout)}`);
+  return ref.startsWith("refs/heads/") ? { commit, branch: ref.slice("refs/heads/".length) } : { commit };
+}
+
+/** The ref HEAD points at ("refs/heads/main"), or undefined when HEAD holds a commit (detached). */
+export function symbolicRef(headFile: string): string | undefined {
+  const match = /^ref:\s*(\S+)\s*$/.exec(headFile.trim());
+  return match?.[1];
+}
+
+export function sameHead(a: Head | undefined, b: Head | undefined): boolean {
+  return a?.commit === b?.commit && a?.branch === b?.branch;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export async function readHead(repo: string): Promise<Head> {
+  const result = await run("git", [...GIT, "-C", repo, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], { env: GIT_ENV });
+  if (result.exitCode !== 0) throw new Error(`cannot read HEAD of ${repo}: ${result.stderr.trim()}`);
+  return parseHead(result.stdout);
+}
+
+interface GitDirs {
+  /** This work tree's own directory: HEAD lives here (.git, or .git/worktrees/<name> for a linked worktree). */
+  gitDir: string;
+  /** Shared by all work trees: branches, packed-refs. */
+  commonDir: string;
+}
+
+async function gitDirs(repo: string): Promise<GitDirs> {
+  // Relative answers are relative to `-C`'s folder (older gits have no --path-format=absolute).
+  const result = await run("git", [...GIT, "-C", repo, "rev-parse", "--git-dir", "--git-common-dir"], { env: GIT_ENV });
+  const [gitDir, commonDir] = result.stdout.trim().split("\n");
+  if (result.exitCode !== 0 || !gitDir || !commonDir) throw new Error(`not a Git repository: ${repo}: ${result.stderr.trim()}`);
+  return { gitDir: resolve(repo, gitDir), commonDir: resolve(repo, commonDir) };
+}
+
+async function contentOf(file: string): Promise<string> {
+  return readFile(file, "utf8").catch(() => "-");
+}
+
+async function statOf(file: string): Promise<string> {
+  const s = await stat(file, { bigint: true }).catch(() => undefined);
+  return s ? `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` : "-";
+}
+
+/**
+ * A cheap fingerprint of everything that decides HEAD's commit, read without git. HEAD and the loose
+ * branch ref are a few bytes each: their content is read rather than stat'ed, because on a filesystem
+ * with coarse timestamps a ref rewritten within the same second can keep size, mtime and even the inode
+ * number (git writes `<ref>.lock` and renames it, and the freed inode is reused). packed-refs can be
+ * large, so its stat stands for it; reftable's table list likewise, for repositories in that format.
+ */
+async function fingerprint(dirs: GitDirs): Promise<string> {
+  const head = await contentOf(join(dirs.gitDir, "HEAD"));
+  const ref = symbolicRef(head);
+  // Branches are shared (common dir); only a few ref namespaces are per work tree (gitrepository-layout(5)).
+  const refFile = ref ? join(/^refs\/(bisect|worktree|rewritten)\//.test(ref) ? dirs.gitDir : dirs.commonDir, ref) : undefined;
+  const parts = await Promise.all([
+    refFile ? contentOf(refFile) : "",
+    statOf(join(dirs.commonDir, "packed-refs")),
+    statOf(join(dirs.commonDir, "reftable", "tables.list")),
+  ]);
+  return [head, ...parts].join("\0");
+}
+
+export interface WatchHeadOptions {
+  /** How often the files are polled; default 300 ms. */
+  intervalMs?: number;
+}
+
+export interface HeadWatcher {
+  stop(): void;
+  /** Resolves to the head the watcher started from (undefined when it could not be read, e.g. no commit yet). */
+  ready: Promise<Head | undefined>;
+}
+
+/**
+ * Calls `onChange` once whenever HEAD's commit or branch differs from the last one seen; the state at
+ * the start is not reported (read it from `ready`). git runs only when the fingerprint changed.
+ */
+export function watchHead(repo: string, onChange: (head: Head) => void, options: WatchHeadOptions = {}): HeadWatcher {
+  const intervalMs = options.intervalMs ?? 300;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let dirs: GitDirs | undefined;
+  let lastPrint = "";
+  let lastHead: Head | undefined;
+  let started = false; // the first check sets the baseline, which is not a change
+
+  // The fingerprint is taken before git reads HEAD: a change racing with the read shows at the next tick.
+  async function check(): Promise<void> {
+    dirs ??= await gitDirs(repo);
+    const print = await fingerprint(dirs);
+    if (print === lastPrint) return;
+    lastPrint = print;
+    const head = await readHead(repo).catch(() => undefined);
+    if (!head || sameHead(head, lastHead)) return;
+    lastHead = head;
+    if (started && !stopped) {
+      try {
+        onChange(head);
+      } catch (error) {
+        process.emitWarning(`watchHead: onChange threw: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  const tick = () => {
+    timer = undefined;
+    void check()
+      .catch(() => undefined) // the repository may be briefly unreadable (a rebuild, a re-clone): try again
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, intervalMs);
+      });
+  };
+
+  const ready = check()
+    .catch(() => undefined)
+    .then(() => {
+      started = true;
+      if (!stopped) timer = setTimeout(tick, intervalMs);
+      return lastHead;
+    });
+
+  return {
+    ready,
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
+
+/**
+ * A TCP relay: every connection accepted on `listen` is piped to a new connection to `target`. It lets
+ * a client in the dev container reach a container by `localhost:<port>` (e.g. `helm push` to the local
+ * registry, which Docker only publishes on the host's loopback).
+ */
+
+export interface RelayOptions {
+  /** The exact address to listen on (no wildcard default); port 0 picks an ephemeral port. */
+  listen: { host: string; port: number };
+  /** Resolved at every connection, so a container that came back with a new address is found again. */
+  target: { host: string; port: number };
+  log?: (line: string) => void;
+}
+
+export interface Relay {
+  /** Stops listening and ends the open connections. A plain function: it may be passed around unbound. */
+  close(): Promise<void>;
+  port: number;
+}
+
+// A target that accepts no connection within this time (a black-holed address) closes the client.
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export async function startRelay(opts: RelayOptions): Promise<Relay> {
+  const log = opts.log ?? (() => {});
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  };
+
+  // allowHalfOpen: a client that ends its side (a request sent, then FIN) must still receive the whole
+  // answer; each FIN is forwarded by pipe() as an end() on the other connection, nothing more.
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    track(client);
+    const upstream = connect({ host: opts.target.host, port: opts.target.port, allowHalfOpen: true });
+    track(upstream);
+    upstream.setTimeout(CONNECT_TIMEOUT_MS, () => upstream.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)));
+    upstream.once("connect", () => upstream.setTimeout(0));
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+
+    // An error on either side leaves the other meaningless: close both at once.
+    let failed = false;
+    const fail = (side: string) => (error: Error) => {
+      if (!failed) log(`relay: ${side} ${client.remoteAddress}:${client.remotePort} -> ${opts.target.host}:${opts.target.port}: ${error.message}`);
+      failed = true;
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", fail("client"));
+    upstream.on("error", fail("target"));
+    // Both directions closed cleanly on one side: nothing more can flow, release the other.
+    client.once("close", () => upstream.end());
+    upstream.once("close", () => client.end());
+
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  server.on("error", (error) => log(`relay: ${error.message}`));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: opts.listen.host, port: opts.listen.port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
