@@ -24,6 +24,8 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          // ghcr.io's official Features (our installsAfter) served by a local stand-in: see the file.
+          globalSetup: ["test/support/official-features.ts"],
           testTimeout: 600_000,
           hookTimeout: 900_000,
         },

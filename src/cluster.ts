@@ -1,4 +1,5 @@
-import { containersWithLabel, KIND_CLUSTER_LABEL, KIND_ROLE_LABEL, type ContainerDetails, type PortBinding } from "./docker.js";
+import { containersWithLabel, execInContainer, KIND_CLUSTER_LABEL, KIND_ROLE_LABEL, pathExists, type ContainerDetails, type PortBinding } from "./docker.js";
+import { ZoneError } from "./errors.js";
 
 /**
  * Zone 3 as the Docker host shows it: the one view of a kind cluster that `up`, `status`, `doctor`
@@ -38,7 +39,8 @@ export interface ClusterView {
 export function viewOf(name: string, containers: readonly ContainerDetails[]): ClusterView {
   const nodes = containers
     .filter((c) => c.labels[KIND_CLUSTER_LABEL] === name)
-    .map((c) => ({ id: c.id, name: c.name, role: c.labels[KIND_ROLE_LABEL] ?? "", running: c.running, status: c.status }))
+    // A paused container is "running" to Docker, but nothing in it runs.
+    .map((c) => ({ id: c.id, name: c.name, role: c.labels[KIND_ROLE_LABEL] ?? "", running: c.running && c.status !== "paused", status: c.status }))
     .sort((a, b) => a.name.localeCompare(b.name));
   const cp = nodes.find((n) => n.role === "control-plane") ?? nodes.find((n) => n.name === controlPlaneName(name));
   const details = containers.find((c) => c.id === cp?.id);
@@ -61,4 +63,48 @@ export async function observeCluster(name: string): Promise<ClusterView> {
 export async function clusterNames(): Promise<string[]> {
   const containers = await containersWithLabel(KIND_CLUSTER_LABEL);
   return [...new Set(containers.map((c) => c.labels[KIND_CLUSTER_LABEL] ?? ""))].filter(Boolean).sort();
+}
+
+/** Written into the control plane the first time `up` sees every node Ready: this cluster was completed. */
+const READY_MARK = "/kind/kind-cluster-ready";
+/** kubeadm init writes it early: without it, creation stopped before the control plane was set up. */
+const ADMIN_CONF = "/etc/kubernetes/admin.conf";
+
+export interface Completion {
+  /** `up` saw every node Ready once. */
+  everReady: boolean;
+  /** kubeadm init began (it wrote the admin kubeconfig). */
+  kubeadmRan: boolean;
+}
+
+/** How far creation got, read from the control plane's files (works while it is stopped or frozen). */
+export async function completion(controlPlane: ClusterNode): Promise<Completion> {
+  const [everReady, kubeadmRan] = await Promise.all([pathExists(controlPlane.id, READY_MARK), pathExists(controlPlane.id, ADMIN_CONF)]);
+  return { everReady, kubeadmRan };
+}
+
+/** A cluster whose creation was cut off before kubeadm ran: it holds nothing, and can be re-created. */
+export function cutOff(c: Completion): boolean {
+  return !c.everReady && !c.kubeadmRan;
+}
+
+export async function markReady(controlPlane: ClusterNode): Promise<void> {
+  await execInContainer(controlPlane.id, ["touch", READY_MARK], 15_000);
+}
+
+/**
+ * Docker says the node runs; check that a command can run in it. A node whose runtime is stuck (seen:
+ * `runc init` caught in a cgroup the node itself froze, "OCI runtime exec failed ... setns") is not
+ * "still starting", and waiting does not help.
+ */
+export async function checkNodeRuns(node: ClusterNode): Promise<void> {
+  const result = await execInContainer(node.id, ["true"], 10_000);
+  if (result.exitCode === 0) return;
+  const why = result.exitCode === 124 ? "no answer within 10s" : result.stderr.trim().split("\n").pop() || `docker exec exited ${result.exitCode}`;
+  throw new ZoneError(
+    "kind cluster",
+    `node ${node.name} is running, but Docker cannot run a command in it (${why}): its container runtime is stuck; waiting will not help`,
+    `restart the node with \`docker restart ${node.name}\`, then \`kind-cluster up\`; if that hangs too, a process in it is frozen: on a Linux host look for FROZEN in /sys/fs/cgroup/freezer/docker/${node.id.slice(0, 12)}*/ (write THAWED to it) or restart Docker`,
+    result.stderr,
+  );
 }

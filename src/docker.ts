@@ -1,4 +1,6 @@
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { ZoneError } from "./errors.js";
 import { run, type RunResult } from "./proc.js";
 
@@ -32,6 +34,14 @@ export function classifyDockerFailure(
   facts: { socket?: string; socketExists: boolean; user: string },
 ): ZoneError {
   const text = result.stderr.trim();
+  const tooOld = /client version ([\d.]+) is too old\. Minimum supported API version is ([\d.]+)/i.exec(text);
+  if (tooOld)
+    return new ZoneError(
+      "docker host",
+      `the Docker engine refuses the dev container's Docker CLI: the CLI speaks API ${tooOld[1]}, the engine accepts API ${tooOld[2]} and newer`,
+      "keep the Feature's installDockerCli option on and rebuild the container (it installs a current static Docker CLI, which also talks to older engines), or upgrade the Docker CLI in your image",
+      text,
+    );
   if (result.exitCode === 127)
     return new ZoneError("dev container", "the docker CLI is not installed in the dev container", "enable the Feature's installDockerCli option (the default) and rebuild the container");
   if (/permission denied/i.test(text))
@@ -227,6 +237,85 @@ export function containerIdFrom(texts: readonly string[]): string | undefined {
   return undefined;
 }
 
-export async function execInContainer(container: string, args: readonly string[], timeoutMs: number): Promise<RunResult> {
-  return docker(["exec", container, ...args], timeoutMs);
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  command?: readonly string[];
+  /** Host ports to publish: hostIp:hostPort -> containerPort/tcp. */
+  publish?: ReadonlyArray<PortBinding & { containerPort: number }>;
+  /** Named volumes: volume -> path in the container. */
+  volumes?: ReadonlyArray<{ volume: string; target: string }>;
+  restart?: string;
+  /** The network it starts on (Docker's default bridge when absent). */
+  network?: string;
+}
+
+/** Creates (does not start) a container; Docker's unique names make this an atomic claim. */
+export async function createContainer(spec: ContainerSpec): Promise<{ id?: string; conflict: boolean }> {
+  const args = ["container", "create", "--name", spec.name];
+  for (const [k, v] of Object.entries(spec.labels)) args.push("--label", `${k}=${v}`);
+  for (const p of spec.publish ?? []) args.push("--publish", `${p.hostIp}:${p.hostPort}:${p.containerPort}/tcp`);
+  for (const v of spec.volumes ?? []) args.push("--volume", `${v.volume}:${v.target}`);
+  if (spec.restart) args.push("--restart", spec.restart);
+  if (spec.network) args.push("--network", spec.network);
+  const result = await docker([...args, spec.image, ...(spec.command ?? [])], 120_000);
+  if (result.exitCode === 0) return { id: result.stdout.trim().split("\n").pop(), conflict: false };
+  if (/already in use|conflict/i.test(result.stderr)) return { conflict: true };
+  if (/no such image|not found|pull access denied|manifest unknown/i.test(result.stderr))
+    throw new ZoneError("docker host", `the image ${spec.image} for ${spec.name} is not on the Docker host and could not be pulled`, "pull or build it on the host (`docker images`), or choose another image in the Feature's options", result.stderr);
+  throw new ZoneError("docker host", `could not create the container ${spec.name}`, "check `docker ps -a` and the Docker daemon's log", result.stderr);
+}
+
+/** Starts one container; returns Docker's complaint instead of throwing, so the caller can explain it. */
+export async function tryStart(id: string): Promise<string | undefined> {
+  const result = await docker(["start", id], 60_000);
+  return result.exitCode === 0 ? undefined : result.stderr.trim();
+}
+
+/** Removes a container by id; one already gone is fine. */
+export async function removeContainer(id: string): Promise<void> {
+  const result = await docker(["rm", "-f", id]);
+  if (result.exitCode !== 0 && !/no such container/i.test(result.stderr)) throw failure(result);
+}
+
+export async function removeVolume(name: string): Promise<void> {
+  const result = await docker(["volume", "rm", name]);
+  if (result.exitCode !== 0 && !/no such volume/i.test(result.stderr)) throw failure(result);
+}
+
+/** Some image present on the Docker host (for containers that only hold a name), or undefined. */
+export async function anyLocalImage(): Promise<string | undefined> {
+  const result = await docker(["images", "--quiet", "--no-trunc"]);
+  return result.exitCode === 0 ? result.stdout.split("\n").find(Boolean) : undefined;
+}
+
+/** This process's container on the Docker host, or undefined when it does not run in one. */
+export async function selfContainerId(): Promise<string | undefined> {
+  const tables = await Promise.all(["/proc/self/mountinfo", "/proc/self/cgroup"].map((p) => readFile(p, "utf8").catch(() => "")));
+  const fromTables = containerIdFrom(tables);
+  if (fromTables) return fromTables;
+  // Docker names a container's host after its short ID unless told otherwise.
+  const [self] = await inspectContainers([hostname()]);
+  return self?.id;
+}
+
+/** Whether a path exists in a container, running or stopped (read from its filesystem, not by exec). */
+export async function pathExists(container: string, path: string): Promise<boolean> {
+  const result = await docker(["container", "cp", `${container}:${path}`, "-"], 15_000);
+  if (result.exitCode === 0) return true;
+  if (/could not find the file|no such file/i.test(result.stderr)) return false;
+  throw failure(result);
+}
+
+export async function unpauseContainers(ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const result = await docker(["unpause", ...ids]);
+  if (result.exitCode !== 0) throw failure(result);
+}
+
+/** Runs a program in a container (no shell); `input` is given on its standard input. */
+export async function execInContainer(container: string, args: readonly string[], timeoutMs: number, input?: string): Promise<RunResult> {
+  if (input === undefined) return docker(["exec", container, ...args], timeoutMs);
+  return run("docker", ["exec", "--interactive", container, ...args], { timeoutMs, input });
 }

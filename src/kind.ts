@@ -7,8 +7,6 @@ import { run } from "./proc.js";
 
 /** Zone 3: the only module that runs the kind CLI. Node state itself is read through docker.ts. */
 
-export class ClusterExistsError extends Error {}
-
 function kindMissing(): ZoneError {
   return new ZoneError("dev container", "the kind CLI is not installed in the dev container", "rebuild the dev container with the kind-cluster Feature (it installs kind)");
 }
@@ -31,7 +29,8 @@ export async function createCluster(input: {
     if (result.exitCode === 127) throw kindMissing();
     const output = `${result.stderr}\n${result.stdout}`;
     if (result.exitCode !== 0) {
-      if (/node\(s\) already exist/i.test(output)) throw new ClusterExistsError(output);
+      if (/node\(s\) already exist/i.test(output))
+        throw new ZoneError("kind cluster", `cluster ${input.name} appeared while up ran (created by something that does not take kind-cluster's lock)`, "run `kind-cluster up` again to adopt it", output);
       if (/port is already allocated|address already in use/i.test(output))
         throw new ZoneError("docker host", `the API port is taken on the Docker host by a process outside Docker; kind could not publish it`, "free the port on the host, or choose another apiServerPort", output);
       if (/pull|not found|no such image/i.test(output) && input.image)

@@ -14,6 +14,8 @@ export interface StageHandle {
   note(text: string): void;
   /** A line printed under the stage's status line (why a route was or was not chosen...). */
   detail(text: string): void;
+  /** A warning printed under the stage's status line. */
+  warn(text: string): void;
 }
 
 export interface LoggerOptions {
@@ -29,25 +31,26 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const now = options.now ?? (() => performance.now());
   const info = (message: string) => write(`   ${message}`);
+  const warn = (message: string) => write(` ! ${message}`);
 
   return {
     async stage(name, fn) {
       const start = now();
       let note = "";
-      const details: string[] = [];
+      const details: Array<() => void> = [];
       const line = (mark: string, text: string) => write(` ${mark} ${name.padEnd(12)} ${text.padEnd(48)} ${formatMs(now() - start)}`);
       try {
-        const result = await fn({ note: (text) => (note = text), detail: (text) => details.push(text) });
+        const result = await fn({ note: (text) => (note = text), detail: (text) => details.push(() => info(text)), warn: (text) => details.push(() => warn(text)) });
         line("✓", note);
         return result;
       } catch (error) {
         line("✗", "failed");
         throw error;
       } finally {
-        details.forEach(info);
+        details.forEach((print) => print());
       }
     },
     info,
-    warn: (message) => write(` ! ${message}`),
+    warn,
   };
 }

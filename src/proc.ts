@@ -11,6 +11,8 @@ export interface RunOptions {
   /** Milliseconds before the process is killed. */
   timeoutMs?: number;
   env?: Record<string, string | undefined>;
+  /** Text written to the program's standard input. */
+  input?: string;
 }
 
 /**
@@ -19,7 +21,8 @@ export interface RunOptions {
  * workspace folder (the hooks' working directory) may not be readable by the remote user in CI.
  */
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const result = await execa(file, args, { reject: false, cwd: "/", timeout: options.timeoutMs, env: options.env, stdin: "ignore" });
+  const stdin = options.input === undefined ? { stdin: "ignore" as const } : { input: options.input };
+  const result = await execa(file, args, { reject: false, cwd: "/", timeout: options.timeoutMs, env: options.env, ...stdin });
   const notFound = (result as { code?: string }).code === "ENOENT";
   return {
     stdout: typeof result.stdout === "string" ? result.stdout : "",

@@ -24,6 +24,8 @@ export interface RouteFacts {
   publishedHostIp: string;
   /** The dev container's default gateway: the Docker host as zone 1 sees it. */
   gatewayIp?: string;
+  /** Docker Desktop forwards host.docker.internal to the host's loopback; a Linux engine does not. */
+  dockerDesktop: boolean;
 }
 
 export type ProbeStep = "dns" | "tcp" | "tls" | "api";
@@ -62,18 +64,28 @@ export function routeCandidates(setting: RouteSetting, facts: RouteFacts): Route
     case "kind-network":
       return [viaNetwork];
     case "auto":
-      return [...viaHost, viaNetwork];
+      // On a Linux engine nothing outside the host reaches a loopback-published port, other containers
+      // included: only the cluster's network leads there.
+      return facts.dockerDesktop || !isLoopback(facts.publishedHostIp) ? [...viaHost, viaNetwork] : [viaNetwork];
   }
 }
 
-const LOOPBACK = /^127\./;
+export function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === "::1";
+}
+
+/** Why `auto` did not try the routes through the host, when it did not. */
+export function skippedRoutes(setting: RouteSetting, facts: RouteFacts): string[] {
+  if (setting !== "auto" || facts.dockerDesktop || !isLoopback(facts.publishedHostIp)) return [];
+  return [`host.docker.internal, gateway: not tried; the API is published on ${facts.publishedHostIp} of a Linux engine, which containers reach only through the cluster's network`];
+}
 
 /** A sentence on why a route failed, with what the facts say about the cause. */
 export function explainFailure(candidate: RouteCandidate, outcome: ProbeOutcome, facts: RouteFacts): string {
   const base = `${candidate.server}: failed at ${outcome.failedAt ?? "?"} (${outcome.reason ?? "unknown"})`;
   if (candidate.kind === "host.docker.internal" && outcome.failedAt === "dns")
     return `${base}; the name is not defined here (a Linux engine adds it only with --add-host=host.docker.internal:host-gateway in runArgs)`;
-  if ((candidate.kind === "host.docker.internal" || candidate.kind === "gateway") && outcome.failedAt === "tcp" && LOOPBACK.test(facts.publishedHostIp))
+  if ((candidate.kind === "host.docker.internal" || candidate.kind === "gateway") && outcome.failedAt === "tcp" && isLoopback(facts.publishedHostIp))
     return `${base}; the API is published on ${facts.publishedHostIp} of the Docker host, which containers cannot reach on a Linux engine`;
   if (candidate.kind === "kind-network" && outcome.failedAt === "dns")
     return `${base}; this container is not on the cluster's Docker network`;
@@ -100,17 +112,25 @@ export function chooseRoute(tried: ReadonlyArray<{ candidate: RouteCandidate; ou
 }
 
 /**
- * The API address kind should publish on, when the user left it on "auto": one the dev container
- * reaches but the LAN does not. Docker Desktop forwards host.docker.internal to the host's loopback;
- * a Linux engine does not, so there we publish on the gateway the dev container sees (a bridge address).
+ * The host address kind publishes the API on. Loopback unless the user asks otherwise: Docker protects
+ * only loopback-published ports from other machines, while a port published on any other address, the
+ * bridge gateway included, is reachable by every neighbour that routes that address to the host. The
+ * seed's route (host.docker.internal) on a Linux engine needs the gateway address, so asking for that
+ * route is asking for it.
  */
-export function chooseApiServerAddress(input: {
-  setting: string;
-  route: RouteSetting;
-  dockerDesktop: boolean;
-  gatewayIp?: string;
-}): string {
+export function chooseApiServerAddress(input: { setting: string; route: RouteSetting; dockerDesktop: boolean; gatewayIp?: string }): string {
   if (input.setting !== "auto") return input.setting;
-  if (input.route === "kind-network" || input.dockerDesktop || !input.gatewayIp) return "127.0.0.1";
-  return input.gatewayIp;
+  if (input.route === "host.docker.internal" && !input.dockerDesktop && input.gatewayIp) return input.gatewayIp;
+  return "127.0.0.1";
+}
+
+/** One warning line when the API is published beyond loopback, saying who can reach it. Pure. */
+export function exposureWarning(hostIp: string, port: number): string | undefined {
+  if (isLoopback(hostIp)) return undefined;
+  const where = hostIp === "" || hostIp === "0.0.0.0" || hostIp === "::" ? "every interface" : hostIp;
+  const who =
+    where === "every interface"
+      ? "anyone who can reach the Docker host on any of its networks"
+      : `every container on the Docker host, and any machine on your network that routes ${hostIp} to it (Docker protects only loopback-published ports)`;
+  return `the API is published on ${where}:${port} of the Docker host: ${who} can connect (TLS and client certificates still apply); apiServerAddress auto with route auto or kind-network keeps it on 127.0.0.1`;
 }

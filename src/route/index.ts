@@ -1,18 +1,18 @@
 import { ApiError, listNodes, type NodeSummary } from "../apiserver.js";
 import type { ClusterView } from "../cluster.js";
-import { connectNetwork, inspectContainers } from "../docker.js";
+import { connectNetwork, inspectContainers, selfContainerId, type DockerInfo } from "../docker.js";
 import { ZoneError } from "../errors.js";
 import type { ClusterEntry, Credentials } from "../kubeconfig/index.js";
 import type { Settings } from "../options.js";
-import { chooseRoute, explainFailure, routeCandidates, type ProbeOutcome, type RouteCandidate, type RouteFacts } from "./choose.js";
-import { defaultGateway, selfContainerId } from "./self.js";
+import { chooseRoute, explainFailure, routeCandidates, skippedRoutes, type ProbeOutcome, type RouteCandidate, type RouteFacts } from "./choose.js";
+import { defaultGateway } from "./self.js";
 
 /**
  * The hop from zone 1 to zone 3, the one module `up` and `doctor` share: the facts a route depends on,
  * a real probe of each candidate (DNS, TCP, a TLS handshake verified with the route's server name, an
  * authenticated API call), the fast path of every start, and joining the cluster's network.
  */
-export { chooseApiServerAddress, type RouteCandidate, type RouteFacts } from "./choose.js";
+export { chooseApiServerAddress, exposureWarning, type RouteCandidate, type RouteFacts } from "./choose.js";
 
 export interface Connection {
   candidate: RouteCandidate;
@@ -22,9 +22,15 @@ export interface Connection {
 
 const PROBE_TIMEOUT_MS = 5_000;
 
-/** What the candidates are derived from: the published API and this container's gateway. */
-export async function routeFacts(settings: Settings, cluster: ClusterView): Promise<RouteFacts> {
-  return { clusterName: settings.clusterName, publishedPort: cluster.api?.hostPort ?? 0, publishedHostIp: cluster.api?.hostIp ?? "", gatewayIp: await defaultGateway() };
+/** What the candidates are derived from: the published API, the engine, and this container's gateway. */
+export async function routeFacts(settings: Settings, cluster: ClusterView, docker: DockerInfo): Promise<RouteFacts> {
+  return {
+    clusterName: settings.clusterName,
+    publishedPort: cluster.api?.hostPort ?? 0,
+    publishedHostIp: cluster.api?.hostIp ?? "",
+    gatewayIp: await defaultGateway(),
+    dockerDesktop: docker.dockerDesktop,
+  };
 }
 
 export async function probeRoute(candidate: RouteCandidate, credentials: Credentials, timeoutMs: number): Promise<ProbeOutcome & { nodes?: NodeSummary[] }> {
@@ -53,12 +59,21 @@ function permanent(outcome: ProbeOutcome): boolean {
 }
 
 /** Joins this dev container to the cluster's network; says why not when it cannot. */
-async function joinClusterNetwork(network: string | undefined): Promise<string | undefined> {
+export async function joinClusterNetwork(network: string | undefined): Promise<string | undefined> {
   if (!network) return "the cluster has no Docker network of its own";
   const self = await selfContainerId();
   if (!self) return "this process does not run in a container, so it cannot join the cluster's network";
   await connectNetwork(network, self);
   return undefined;
+}
+
+/** This dev container's address on the cluster's network, joining it first; throws when it cannot. */
+export async function selfAddressOn(network: string | undefined): Promise<string> {
+  const why = await joinClusterNetwork(network);
+  const self = why ? undefined : await selfContainerId();
+  const ip = self && network ? (await inspectContainers([self]))[0]?.networks[network]?.ip : undefined;
+  if (!ip) throw new ZoneError("route", `this dev container has no address on the cluster's network${why ? `: ${why}` : ""}`, "run `kind-cluster up` inside the dev container, which joins it to the cluster's network");
+  return ip;
 }
 
 /** Probes the candidate routes in order, for up to `patienceMs`, and keeps the first that works. */
@@ -67,6 +82,7 @@ export async function connect(settings: Settings, cluster: ClusterView, facts: R
   const deadline = Date.now() + patienceMs;
   const last = new Map<RouteCandidate, ProbeOutcome>();
   const tried = () => candidates.filter((c) => last.has(c)).map((c) => ({ candidate: c, outcome: last.get(c)! }));
+  const explain = () => [...skippedRoutes(settings.route, facts), ...chooseRoute(tried(), facts).explanation];
   for (;;) {
     for (const candidate of candidates) {
       const previous = last.get(candidate);
@@ -80,7 +96,7 @@ export async function connect(settings: Settings, cluster: ClusterView, facts: R
       }
       const outcome = await probeRoute(candidate, credentials, PROBE_TIMEOUT_MS);
       last.set(candidate, outcome);
-      if (outcome.ok) return { candidate, explanation: chooseRoute(tried(), facts).explanation, nodes: outcome.nodes ?? [] };
+      if (outcome.ok) return { candidate, explanation: explain(), nodes: outcome.nodes ?? [] };
     }
     const allPermanent = candidates.every((c) => last.has(c) && permanent(last.get(c)!));
     if (allPermanent || Date.now() >= deadline) break;
@@ -90,9 +106,9 @@ export async function connect(settings: Settings, cluster: ClusterView, facts: R
     "route",
     `no route from the dev container reaches the API server of cluster ${settings.clusterName} (route option: ${settings.route})`,
     settings.route === "auto"
-      ? "run `kind-cluster doctor`; on a Linux engine add \"runArgs\": [\"--add-host=host.docker.internal:host-gateway\"] or set route to kind-network"
+      ? "run `kind-cluster doctor` to see each hop; the lines below say where each route failed"
       : "set the Feature's route option to auto, or run `kind-cluster doctor` to see each hop",
-    chooseRoute(tried(), facts).explanation.join("\n"),
+    explain().join("\n"),
   );
 }
 

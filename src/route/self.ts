@@ -1,8 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { hostname } from "node:os";
-import { containerIdFrom, inspectContainers } from "../docker.js";
 
-/** Zone 1 facts the route depends on: where this dev container sits on the Docker host's networks. */
+/** Zone 1 facts the route depends on: the Docker host as this dev container sees it. */
 
 /** The default route's gateway from /proc/net/route (little-endian hex). Pure. */
 export function parseDefaultGateway(procNetRoute: string): string | undefined {
@@ -19,14 +17,4 @@ export function parseDefaultGateway(procNetRoute: string): string | undefined {
 export async function defaultGateway(): Promise<string | undefined> {
   const text = await readFile("/proc/net/route", "utf8").catch(() => "");
   return parseDefaultGateway(text);
-}
-
-/** This dev container's ID on the Docker host, or undefined when we are not in a container. */
-export async function selfContainerId(): Promise<string | undefined> {
-  const tables = await Promise.all(["/proc/self/mountinfo", "/proc/self/cgroup"].map((p) => readFile(p, "utf8").catch(() => "")));
-  const fromTables = containerIdFrom(tables);
-  if (fromTables) return fromTables;
-  // Docker names a container's host after its short ID unless told otherwise.
-  const [self] = await inspectContainers([hostname()]);
-  return self?.id;
 }

@@ -1,42 +1,83 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
-import { observeCluster, type ClusterView } from "../cluster.js";
-import { portHolders, startContainers } from "../docker.js";
+import { checkNodeRuns, completion, cutOff, observeCluster, type ClusterView } from "../cluster.js";
+import { portHolders, startContainers, unpauseContainers } from "../docker.js";
 import { ZoneError } from "../errors.js";
-import { apiServerReadyInNode, ClusterExistsError, createCluster } from "../kind.js";
+import { withHostLock } from "../host-lock.js";
+import { apiServerReadyInNode, createCluster, deleteCluster } from "../kind.js";
 import { renderKindConfig } from "../kind-config.js";
 import { defaultGateway } from "../route/self.js";
-import { chooseApiServerAddress } from "../route/index.js";
+import { chooseApiServerAddress, exposureWarning } from "../route/index.js";
+import type { StageHandle } from "../log.js";
 import { need, type Stage, type UpContext } from "./context.js";
 
-/** Zone 3 exists and runs: created when absent, adopted when running, started when stopped. */
+type Action = "created" | "adopted" | "started" | "re-created";
+
+/**
+ * Zone 3 exists and runs: created when absent, adopted when running, started when stopped. Creation
+ * holds a lock across every dev container of the Docker host: kind's failed create deletes every node
+ * of the cluster's name, the winner's included, so only one may try.
+ */
 export const clusterStage: Stage = {
   name: "cluster",
   async run(ctx, status) {
     const { settings } = ctx;
     let view = await observeCluster(settings.clusterName);
-    let action: "created" | "adopted" | "started" = "adopted";
+    let action: Action = "adopted";
     let kindKubeconfig: string | undefined;
-    if (view.state === "absent") {
-      kindKubeconfig = await create(ctx);
-      // undefined: another `up` (another dev container) created it first; adopt its cluster.
-      action = kindKubeconfig === undefined ? "adopted" : "created";
-      view = await observeCluster(settings.clusterName);
+    if (view.state === "absent" || cutOff(await completion(view.controlPlane ?? view.nodes[0]!))) {
+      const lock = {
+        key: settings.clusterName,
+        purpose: `the creation of cluster ${settings.clusterName}`,
+        leaseMs: createTimeoutMs(ctx) + 60_000,
+        timeoutMs: createTimeoutMs(ctx) + 120_000,
+        onWait: (holder: string) => ctx.logger.info(`waiting for ${holder}, which is creating cluster ${settings.clusterName}`),
+      };
+      ({ view, action, kindKubeconfig } = await withHostLock(lock, () => createUnlessPresent(ctx, status)));
     }
     checkAdoptable(ctx, view);
     if (view.state !== "running") {
-      // The control plane first: workers join it when they come back.
-      const stopped = view.nodes.filter((n) => !n.running).sort((a, b) => Number(b.role === "control-plane") - Number(a.role === "control-plane"));
-      await startContainers(stopped.map((n) => n.id));
-      await apiServerReadyInNode(view.controlPlane!.id, settings.waitSeconds * 1000);
-      action = "started";
+      await startNodes(ctx, view);
+      if (action === "adopted") action = "started";
       view = await observeCluster(settings.clusterName);
     }
+    const exposed = exposureWarning(view.api!.hostIp, view.api!.hostPort);
+    if (exposed) status.warn(exposed);
     const workers = view.nodes.length - 1;
     status.note(`${action} ${settings.clusterName}${workers > 0 ? ` (+${workers} worker${workers > 1 ? "s" : ""})` : ""}, API on ${view.api?.hostIp || "*"}:${view.api?.hostPort}`);
-    ctx.cluster = { ...view, action, kindKubeconfig };
+    const done = kindKubeconfig ? { everReady: false, kubeadmRan: true } : await completion(view.controlPlane!);
+    ctx.cluster = { ...view, action, kindKubeconfig, everReady: done.everReady };
   },
 };
+
+function createTimeoutMs(ctx: UpContext): number {
+  return Math.max(ctx.settings.waitSeconds, 300) * 1000;
+}
+
+/** Under the host lock: look again (another dev container may have just created it), then create. */
+async function createUnlessPresent(ctx: UpContext, status: StageHandle): Promise<{ view: ClusterView; action: Action; kindKubeconfig?: string }> {
+  const name = ctx.settings.clusterName;
+  let view = await observeCluster(name);
+  let action: Action = "created";
+  if (view.state !== "absent") {
+    if (!cutOff(await completion(view.controlPlane ?? view.nodes[0]!))) return { view, action: "adopted" };
+    status.warn(`cluster ${name} was never completed: its creation was cut off before kubeadm ran, so it holds nothing; deleting and re-creating it`);
+    await deleteCluster(name);
+    action = "re-created";
+  }
+  const kindKubeconfig = await create(ctx, status);
+  view = await observeCluster(name);
+  return { view, action, kindKubeconfig };
+}
+
+/** Paused nodes are unpaused, stopped ones started (the control plane first: workers join it), then the API awaited. */
+async function startNodes(ctx: UpContext, view: ClusterView): Promise<void> {
+  const idle = view.nodes.filter((n) => !n.running).sort((a, b) => Number(b.role === "control-plane") - Number(a.role === "control-plane"));
+  await unpauseContainers(idle.filter((n) => n.status === "paused").map((n) => n.id));
+  await startContainers(idle.filter((n) => n.status !== "paused").map((n) => n.id));
+  await checkNodeRuns(view.controlPlane!);
+  await apiServerReadyInNode(view.controlPlane!.id, ctx.settings.waitSeconds * 1000);
+}
 
 /** A cluster we may adopt: a kind control plane publishing the API on the pinned port. */
 function checkAdoptable(ctx: UpContext, view: ClusterView): void {
@@ -63,8 +104,8 @@ async function readUserConfig(kindConfig: string, workspace: string): Promise<{ 
   }
 }
 
-/** Creates the cluster; returns kind's kubeconfig, or undefined when another `up` created it first. */
-async function create(ctx: UpContext): Promise<string | undefined> {
+/** Creates the cluster; returns kind's kubeconfig. */
+async function create(ctx: UpContext, status: StageHandle): Promise<string> {
   const { settings } = ctx;
   const docker = need(ctx, "docker");
   const address = chooseApiServerAddress({ setting: settings.apiServerAddress, route: settings.route, dockerDesktop: docker.dockerDesktop, gatewayIp: await defaultGateway() });
@@ -83,18 +124,9 @@ async function create(ctx: UpContext): Promise<string | undefined> {
     apiServerAddress: address,
     userConfig: await readUserConfig(settings.kindConfig, ctx.workspace),
     cgroupV1: docker.cgroupVersion === "1",
+    registryHosts: settings.localRegistry,
   });
-  rendered.warnings.forEach((w) => ctx.logger.warn(w));
-  try {
-    const { kubeconfig } = await createCluster({
-      name: settings.clusterName,
-      configYaml: rendered.yaml,
-      image: settings.nodeImage || undefined,
-      timeoutMs: Math.max(settings.waitSeconds, 300) * 1000,
-    });
-    return kubeconfig;
-  } catch (error) {
-    if (error instanceof ClusterExistsError) return undefined;
-    throw error;
-  }
+  rendered.warnings.forEach((w) => status.warn(w));
+  const { kubeconfig } = await createCluster({ name: settings.clusterName, configYaml: rendered.yaml, image: settings.nodeImage || undefined, timeoutMs: createTimeoutMs(ctx) });
+  return kubeconfig;
 }

@@ -1,3 +1,4 @@
+import { checkNodeRuns } from "../cluster.js";
 import { kindKubeconfig } from "../kind.js";
 import { contextName, credentialsFromKind, readKubeconfig } from "../kubeconfig/index.js";
 import { connect, entryStillWorks, routeFacts } from "../route/index.js";
@@ -12,7 +13,7 @@ export const routeStage: Stage = {
   async run(ctx, status) {
     const { settings } = ctx;
     const cluster = need(ctx, "cluster");
-    const facts = await routeFacts(settings, cluster);
+    const facts = await routeFacts(settings, cluster, need(ctx, "docker"));
     ctx.facts = facts;
     if (!cluster.kindKubeconfig) {
       const { entry } = await readKubeconfig(ctx.kubeconfig, settings.clusterName);
@@ -25,6 +26,8 @@ export const routeStage: Stage = {
         return;
       }
     }
+    // kind reads the credentials from inside the control plane: make sure a command can run there first.
+    if (!cluster.kindKubeconfig) await checkNodeRuns(cluster.controlPlane!);
     const credentials = credentialsFromKind(cluster.kindKubeconfig ?? (await kindKubeconfig(settings.clusterName)), contextName(settings.clusterName));
     const connection = await connect(settings, cluster, facts, credentials, 15_000);
     ctx.connection = connection;

@@ -1,4 +1,5 @@
 import { listNodes, type NodeSummary } from "../apiserver.js";
+import { markReady } from "../cluster.js";
 import { ZoneError } from "../errors.js";
 import { need, type Stage } from "./context.js";
 
@@ -8,6 +9,7 @@ export const readyStage: Stage = {
   async run(ctx, status) {
     const { settings } = ctx;
     const connection = need(ctx, "connection");
+    const cluster = need(ctx, "cluster");
     const endpoint = { server: connection.candidate.server, tlsServerName: connection.candidate.tlsServerName, credentials: need(ctx, "credentials") };
     const deadline = Date.now() + settings.waitSeconds * 1000;
     let nodes: NodeSummary[] = connection.nodes;
@@ -15,15 +17,20 @@ export const readyStage: Stage = {
       if (Date.now() >= deadline) {
         const waiting = nodes.filter((n) => !n.ready);
         const names = waiting.map((n) => `${n.name} (${n.reason})`).join(", ") || "no node registered";
+        const never = cluster.everReady ? "" : "; it has never been Ready, so its creation was probably cut off";
         throw new ZoneError(
           "kind cluster",
-          `not every node of ${settings.clusterName} is Ready after ${settings.waitSeconds}s: ${names}`,
-          `look at \`kubectl describe node ${waiting[0]?.name ?? ""}\` and \`docker exec ${waiting[0]?.name ?? "<node>"} journalctl -u kubelet\`; raise waitSeconds on slow machines`,
+          `not every node of ${settings.clusterName} is Ready after ${settings.waitSeconds}s: ${names}${never}`,
+          cluster.everReady
+            ? `look at \`kubectl describe node ${waiting[0]?.name ?? ""}\` and \`docker exec ${waiting[0]?.name ?? "<node>"} journalctl -u kubelet\`; raise waitSeconds on slow machines`
+            : "if it holds nothing you need, re-create it: `kind-cluster down && kind-cluster up`",
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 1000));
       nodes = await listNodes(endpoint, 5_000).catch(() => nodes);
     }
+    // Recorded in the control plane: a later `up` knows this cluster was completed (see cluster.ts).
+    if (!cluster.everReady) await markReady(cluster.controlPlane!);
     ctx.nodes = nodes;
     status.note(`${nodes.length}/${nodes.length} node${nodes.length > 1 ? "s" : ""} Ready`);
   },

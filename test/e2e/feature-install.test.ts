@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devcontainerUp, makeProject, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
+import { devcontainerCli, devcontainerUp, makeProject, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
 import { devProject } from "../support/project.js";
 import { ensureBusyboxImage } from "../support/images.js";
 import { readTestbed, type Testbed } from "../support/testbed.js";
@@ -106,5 +106,29 @@ describe("a corrupt download", () => {
     expect(result.exitCode).not.toBe(0);
     expect(result.output).toMatch(/checksum mismatch for kind v\d+\.\d+\.\d+ from http:\/\/[\d.]+:8080\/kind\//);
     expect(result.output).toContain("nothing was installed");
+  });
+});
+
+describe("order with other Features, and the editor", () => {
+  it("installs after the official common-utils, docker-outside-of-docker and node Features, whatever order the project lists them in", async () => {
+    const official = ["common-utils", "docker-outside-of-docker", "node"].map((id) => `ghcr.io/devcontainers/features/${id}:1`);
+    // Ours first in devcontainer.json: installsAfter must still put it last.
+    const dir = await devProject({ options: { createCluster: false }, config: { features: undefined } });
+    const config = JSON.parse(await readFile(join(dir, ".devcontainer/devcontainer.json"), "utf8"));
+    config.features = { "./kind-cluster": { ...testbed.featureOptions, createCluster: false }, ...Object.fromEntries(official.reverse().map((id) => [id, {}])) };
+    await writeFile(join(dir, ".devcontainer/devcontainer.json"), JSON.stringify(config, null, 2));
+    const result = await devcontainerUp(dir);
+    cleanup.push(result.containerId);
+    expect(result.exitCode, result.output.slice(-3000)).toBe(0);
+    const order = await sh(dir, "for f in /usr/local/share/install-order/*; do echo \"$(cat $f) $(basename $f)\"; done; echo \"$(stat -c %.9Y /usr/local/bin/kind-cluster | tr -d .) kind-cluster\"");
+    const ranked = order.stdout.trim().split("\n").map((l) => l.split(" ")).sort((a, b) => (BigInt(a[0]!) < BigInt(b[0]!) ? -1 : 1)).map((p) => p[1]);
+    expect(ranked).toHaveLength(4);
+    expect(ranked[3]).toBe("kind-cluster");
+  });
+
+  it("recommends the Kubernetes extension to the editor", async () => {
+    const read = await devcontainerCli(["read-configuration", "--workspace-folder", project, "--include-merged-configuration"]);
+    const merged = JSON.parse(read.stdout).mergedConfiguration as { customizations?: { vscode?: Array<{ extensions?: string[] }> } };
+    expect(merged.customizations?.vscode?.flatMap((c) => c.extensions ?? [])).toContain("ms-kubernetes-tools.vscode-kubernetes-tools");
   });
 });

@@ -1,10 +1,10 @@
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devcontainerUp, makeProject, removeContainer } from "../support/devcontainer.js";
+import { devcontainerCli, devcontainerExec, devcontainerUp, makeProject, removeContainer } from "../support/devcontainer.js";
 import { deleteClusters, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
 
 /**
@@ -50,7 +50,7 @@ afterAll(async () => {
 describe("publish and consume", () => {
   it("publishes tags 1, 1.x, 1.x.y and latest", async () => {
     const version = JSON.parse((await execa("cat", ["features/src/kind-cluster/devcontainer-feature.json"])).stdout).version as string;
-    const published = await execa(resolve("node_modules/.bin/devcontainer"), ["features", "publish", "features/src", "--registry", address, "--namespace", NAMESPACE], { reject: false, all: true });
+    const published = await devcontainerCli(["features", "publish", "features/src", "--registry", address, "--namespace", NAMESPACE]);
     expect(published.exitCode, published.all).toBe(0);
     const tags = JSON.parse((await execa("curl", ["-fsS", `http://${address}/v2/${NAMESPACE}/kind-cluster/tags/list`])).stdout).tags as string[];
     const [major, minor] = version.split(".");
@@ -67,7 +67,7 @@ describe("publish and consume", () => {
     containers.push(up.containerId);
     expect(up.exitCode, up.output.slice(-4000)).toBe(0);
     expect(up.output).toContain(`${address}/${NAMESPACE}/kind-cluster`);
-    const nodes = await execa(resolve("node_modules/.bin/devcontainer"), ["exec", "--workspace-folder", dir, "kubectl", "get", "nodes", "--no-headers"], { reject: false });
+    const nodes = await devcontainerExec(dir, ["kubectl", "get", "nodes", "--no-headers"]);
     expect(nodes.stdout).toMatch(/^published-control-plane\s+Ready\s/);
   });
 

@@ -6,6 +6,8 @@ import { execa } from "execa";
 /** Drives the real devcontainer CLI against throwaway projects that use our Feature from a local folder. */
 
 const CLI = resolve("node_modules/.bin/devcontainer");
+/** The CA of the e2e tier's ghcr.io stand-in (test/support/official-features.ts), trusted by the CLI. */
+const CLI_ENV = { DOCKER_BUILDKIT: "0", NODE_EXTRA_CA_CERTS: resolve(".testbed/official-features/ca.crt") };
 const FEATURE = resolve("features/src/kind-cluster");
 
 export interface ProjectSpec {
@@ -17,6 +19,12 @@ export interface ProjectSpec {
   files?: Record<string, string>;
   /** How devcontainer.json names the Feature; by default a copy in .devcontainer/ ("./kind-cluster"). */
   featureRef?: string;
+}
+
+/** Any other devcontainer CLI command (features publish, features test...), with the same environment. */
+export async function devcontainerCli(args: readonly string[]): Promise<{ exitCode: number; stdout: string; all: string }> {
+  const result = await execa(CLI, args, { reject: false, all: true, env: CLI_ENV });
+  return { exitCode: result.exitCode ?? 1, stdout: result.stdout, all: result.all ?? "" };
 }
 
 /** A project folder whose .devcontainer holds a copy of our Feature, as a user would vendor it. */
@@ -46,7 +54,7 @@ export interface UpResult {
 
 export async function devcontainerUp(dir: string, ...args: string[]): Promise<UpResult> {
   const start = performance.now();
-  const result = await execa(CLI, ["up", "--workspace-folder", dir, "--log-format", "text", ...args], { reject: false, all: true, env: { DOCKER_BUILDKIT: "0" } });
+  const result = await execa(CLI, ["up", "--workspace-folder", dir, "--log-format", "text", ...args], { reject: false, all: true, env: CLI_ENV });
   const seconds = (performance.now() - start) / 1000;
   const last = result.stdout.trim().split("\n").pop() ?? "";
   let parsed: { outcome?: string; containerId?: string; remoteUser?: string } = {};
@@ -66,7 +74,7 @@ export interface ExecResult {
 
 /** Runs a command as the project's remote user, the way a terminal in the dev container would. */
 export async function devcontainerExec(dir: string, command: string[]): Promise<ExecResult> {
-  const result = await execa(CLI, ["exec", "--workspace-folder", dir, ...command], { reject: false });
+  const result = await execa(CLI, ["exec", "--workspace-folder", dir, ...command], { reject: false, env: CLI_ENV });
   return { exitCode: result.exitCode ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 

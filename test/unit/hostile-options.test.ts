@@ -23,8 +23,16 @@ const HOSTILE: Record<string, string[]> = {
   waitSeconds: ["2147484", "1e308", "-1", "1.5", "", "0x10", "soon", ...CONTROL],
   createCluster: ["yes", "1", "", ...CONTROL],
   strict: ["yes", "0", ...CONTROL],
+  localRegistry: ["on", ...CONTROL],
+  registryPort: PORTS,
+  registryImage: ["", "Registry:3", "registry:3 --privileged", ...CONTROL],
+  gitops: ["argo", "Flux", ...CONTROL],
+  gitopsPath: ["/etc", "../outside", "clusters/../..", "a b", "$(id)", "", ...CONTROL],
   kindVersion: ["v0.30.0; rm -rf /", "../../etc/passwd", "v0.30", "latest\n", ...CONTROL],
   kubectlVersion: ["1.34.1 && id", "v1.34/../x", ...CONTROL],
+  fluxVersion: ["2.9", "v2.9.5;id", ...CONTROL],
+  helmVersion: ["v4", "../v4.3.0", ...CONTROL],
+  installHelm: ["no", ...CONTROL],
   installDockerCli: ["yes", ...CONTROL],
   dockerVersion: ["28.2.2/../../x", "28.2.2 x", "v", ...CONTROL],
   downloadMirror: ["ftp://mirror.test", "http://a b/", "mirror.test", "file:///etc", "http://mirror.test/$(id)", ...CONTROL],
@@ -32,7 +40,7 @@ const HOSTILE: Record<string, string[]> = {
 
 const upper = (name: string) => name.toUpperCase();
 const envName = (name: string) => `KIND_CLUSTER_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase().replace(/^CLUSTER_/, "")}`;
-const RUN_TIME = ["clusterName", "apiServerPort", "apiServerAddress", "route", "kindConfig", "nodeImage", "waitSeconds", "createCluster", "strict"];
+const RUN_TIME = ["clusterName", "apiServerPort", "apiServerAddress", "route", "kindConfig", "nodeImage", "waitSeconds", "createCluster", "strict", "localRegistry", "registryPort", "registryImage", "gitops", "gitopsPath"];
 
 const cases = Object.entries(HOSTILE).flatMap(([name, values]) => values.map((value) => [name, value] as const));
 

@@ -26,14 +26,41 @@ describe("install.sh", () => {
     ]);
   });
 
+  it("pins a current static Docker CLI, flux and helm to their checksums, per architecture (Debian's docker.io speaks API 1.41)", async () => {
+    const out = await bash(`for ARCH in amd64 arm64; do resolve_versions
+      for t in docker flux helm; do v=$(version_of $t); echo "$ARCH $t $v $(download_url $t $v) $(expected_sha256 $t $v x)"; done; done`);
+    expect(out.exitCode, out.stderr).toBe(0);
+    expect(out.stdout.split("\n")).toEqual([
+      "amd64 docker 29.7.2 https://download.docker.com/linux/static/stable/x86_64/docker-29.7.2.tgz 803d433f226db4776e1768fd319fc6c6e4935a456acf84fcc0080818b854bc8f",
+      "amd64 flux v2.9.5 https://github.com/fluxcd/flux2/releases/download/v2.9.5/flux_2.9.5_linux_amd64.tar.gz b853df82adfd7736f580692f9f734473d571606307139f8fd20c2a80dd1ff473",
+      "amd64 helm v3.22.0 https://get.helm.sh/helm-v3.22.0-linux-amd64.tar.gz 1e4ab49e429626cf6c6958d914248b78c9730803c2751b87627e171dc800e7bb",
+      "arm64 docker 29.7.2 https://download.docker.com/linux/static/stable/aarch64/docker-29.7.2.tgz 43d143448adf2c2787704e7d7704fd6d62d367a54c5edaef0a3f75509cb0938d",
+      "arm64 flux v2.9.5 https://github.com/fluxcd/flux2/releases/download/v2.9.5/flux_2.9.5_linux_arm64.tar.gz f3e159af616ec0b9bd0a405c2185cf09d06b74652c1de3c7f377e8166826651a",
+      "arm64 helm v3.22.0 https://get.helm.sh/helm-v3.22.0-linux-arm64.tar.gz f14e804dfee240f55525b667488fe9adca349e63e00c9af634c0beb1421ac310",
+    ]);
+  });
+
+  it("refuses an unpinned Docker CLI version without a mirror (Docker publishes no checksums), saying what to do", async () => {
+    const out = await bash("ARCH=amd64; resolve_versions; expected_sha256 docker $DOCKER_VERSION x", { DOCKERVERSION: "29.1.0" });
+    expect(out.exitCode).toBe(1);
+    expect(out.stderr).toMatch(/Docker publishes no checksums .* only the pinned Docker CLI 29.7.2 .* downloadMirror/);
+  });
+
+  it("replaces an image's Docker CLI only when it is older than API 1.44", async () => {
+    const out = await bash("for v in 1.41 1.43 1.44 1.50; do api_older $v 1.44 && echo $v-old || echo $v-current; done");
+    expect(out.stdout.split("\n")).toEqual(["1.41-old", "1.43-old", "1.44-current", "1.50-current"]);
+  });
+
   it("maps every tool into the mirror's layout when downloadMirror is set", async () => {
-    const out = await bash("ARCH=arm64; resolve_versions; for t in kind:v0.31.0 kubectl:v1.35.0 docker:28.2.2; do download_url ${t%%:*} ${t#*:}; done", {
+    const out = await bash("ARCH=arm64; resolve_versions; for t in kind:v0.31.0 kubectl:v1.35.0 docker:28.2.2 flux:v2.9.5 helm:v4.3.0; do download_url ${t%%:*} ${t#*:}; done", {
       DOWNLOADMIRROR: "http://mirror.test:8080/",
     });
     expect(out.stdout.split("\n")).toEqual([
       "http://mirror.test:8080/kind/v0.31.0/kind-linux-arm64",
       "http://mirror.test:8080/kubectl/v1.35.0/kubectl-linux-arm64",
       "http://mirror.test:8080/docker/28.2.2/docker-linux-arm64.tgz",
+      "http://mirror.test:8080/flux/v2.9.5/flux-linux-arm64.tar.gz",
+      "http://mirror.test:8080/helm/v4.3.0/helm-linux-arm64.tar.gz",
     ]);
   });
 

@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
 #-------------------------------------------------------------------------------------------------------
 # kind-cluster Feature, build step (runs as root while the dev container image is built).
-# Installs the Docker CLI, kind, kubectl, a Node.js runtime and the kind-cluster CLI, and records the
-# options for the lifecycle hooks, which never see Feature options themselves.
+# Installs the Docker CLI, kind, kubectl, flux, helm, a Node.js runtime and the kind-cluster CLI, and
+# records the options for the lifecycle hooks, which never see Feature options themselves.
 #-------------------------------------------------------------------------------------------------------
 set -euo pipefail
 
 # "latest" means the versions this Feature release pins with their published checksums. kind v0.30.0
 # runs Kubernetes 1.34, whose kubelet still starts on cgroup v1 hosts (1.35+ refuse by default).
-DEFAULT_KIND_VERSION="v0.30.0"
-DEFAULT_KUBECTL_VERSION="v1.34.1"
+declare -A DEFAULT_VERSION=(
+  [kind]="v0.30.0"
+  [kubectl]="v1.34.1"
+  [docker]="29.7.2"
+  [flux]="v2.9.5"
+  [helm]="v3.22.0"
+)
 
-# sha256 of the pinned downloads, as published upstream beside each release binary. Other versions
-# use the checksum file published beside the download; a download mirror serves its own.
+# sha256 of the pinned downloads, as published upstream (kind, kubectl, flux and helm publish checksum
+# files beside each release; Docker publishes none for its static builds, so its pins were taken from
+# several independent projects that pin the same archive). Other versions use the checksum file
+# published beside the download; a download mirror serves its own.
 declare -A PINNED_SHA256=(
   [kind-v0.30.0-amd64]="517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889"
   [kind-v0.30.0-arm64]="7ea2de9d2d190022ed4a8a4e3ac0636c8a455e460b9a13ccf19f15d07f4f00eb"
   [kubectl-v1.34.1-amd64]="7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3"
   [kubectl-v1.34.1-arm64]="420e6110e3ba7ee5a3927b5af868d18df17aae36b720529ffa4e9e945aa95450"
+  [docker-29.7.2-amd64]="803d433f226db4776e1768fd319fc6c6e4935a456acf84fcc0080818b854bc8f"
+  [docker-29.7.2-arm64]="43d143448adf2c2787704e7d7704fd6d62d367a54c5edaef0a3f75509cb0938d"
+  [flux-v2.9.5-amd64]="b853df82adfd7736f580692f9f734473d571606307139f8fd20c2a80dd1ff473"
+  [flux-v2.9.5-arm64]="f3e159af616ec0b9bd0a405c2185cf09d06b74652c1de3c7f377e8166826651a"
+  [helm-v3.22.0-amd64]="1e4ab49e429626cf6c6958d914248b78c9730803c2751b87627e171dc800e7bb"
+  [helm-v3.22.0-arm64]="f14e804dfee240f55525b667488fe9adca349e63e00c9af634c0beb1421ac310"
 )
+
+# Docker Engine 29.0 and later refuse clients that speak an older API than this.
+MIN_DOCKER_API=1.44
 
 SHARE_DIR=/usr/local/share/kind-cluster
 FEATURE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,7 +56,7 @@ detect_arch() {
   case "$(uname -m)" in
     x86_64 | amd64) ARCH=amd64 ;;
     aarch64 | arm64) ARCH=arm64 ;;
-    *) die "unsupported architecture $(uname -m): kind, kubectl and Docker publish amd64 and arm64 builds only." ;;
+    *) die "unsupported architecture $(uname -m): kind, kubectl, flux, helm and Docker publish amd64 and arm64 builds only." ;;
   esac
 }
 
@@ -63,8 +79,28 @@ check_packages() {
   fi
 }
 
+# apt's lists and caches are not part of what the Feature installs: removed in this same layer, also
+# when the build fails half-way, as the official Features do.
+clean_up() {
+  if command -v apt-get >/dev/null; then apt-get clean; fi
+  rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/kind-cluster.*
+}
+
 ensure_curl() {
   command -v curl >/dev/null || check_packages curl ca-certificates
+}
+
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+ensure_node() {
+  if command -v node >/dev/null && (($(node_major) >= MIN_NODE_MAJOR)); then
+    log "reusing Node.js $(node --version) for the hooks"
+  else
+    log "installing Node.js from the distribution for the hooks"
+    check_packages nodejs
+    (($(node_major) >= MIN_NODE_MAJOR)) || die "the distribution's Node.js is $(node --version 2>/dev/null || echo missing); the hooks need >= $MIN_NODE_MAJOR. Add a Node.js Feature before this one."
+  fi
+  NODE_BIN="$(command -v node)"
 }
 
 # Every option, validated by the rules the hooks use (the bundled CLI's own code, one table for both),
@@ -81,37 +117,53 @@ validate_options() {
   rm -f "$out"
 }
 
+# version_of TOOL: the option's version, "latest" resolved to the pin; kind, kubectl, flux and helm tag
+# their releases with a leading v, Docker without.
+version_of() {
+  local tool=$1 version
+  version="${OPT[${tool}Version]}"
+  [[ -z "$version" || "$version" == latest ]] && version="${DEFAULT_VERSION[$tool]}"
+  if [[ "$tool" == docker ]]; then echo "${version#v}"; else echo "v${version#v}"; fi
+}
+
+DOWNLOAD_MIRROR=""
 resolve_versions() {
-  KIND_VERSION="${OPT[kindVersion]}"
-  KUBECTL_VERSION="${OPT[kubectlVersion]}"
-  DOCKER_VERSION="${OPT[dockerVersion]#v}"
   DOWNLOAD_MIRROR="${OPT[downloadMirror]}"
-  [[ "$KIND_VERSION" == latest ]] && KIND_VERSION="$DEFAULT_KIND_VERSION"
-  [[ "$KUBECTL_VERSION" == latest ]] && KUBECTL_VERSION="$DEFAULT_KUBECTL_VERSION"
-  [[ "$KIND_VERSION" == v* ]] || KIND_VERSION="v$KIND_VERSION"
-  [[ "$KUBECTL_VERSION" == v* ]] || KUBECTL_VERSION="v$KUBECTL_VERSION"
+  KIND_VERSION="$(version_of kind)"
+  KUBECTL_VERSION="$(version_of kubectl)"
+  DOCKER_VERSION="$(version_of docker)"
+  FLUX_VERSION="$(version_of flux)"
+  HELM_VERSION="$(version_of helm)"
 }
 
 # Where each tool comes from: upstream, or this layout under downloadMirror, each file with a sibling
 # <file>.sha256 holding its hex digest:
 #   <mirror>/kind/<version>/kind-linux-<arch>
 #   <mirror>/kubectl/<version>/kubectl-linux-<arch>
-#   <mirror>/docker/<version>/docker-linux-<arch>.tgz   (a static Docker CLI: docker/docker inside)
+#   <mirror>/docker/<version>/docker-linux-<arch>.tgz      (Docker's static build: docker/docker inside)
+#   <mirror>/flux/<version>/flux-linux-<arch>.tar.gz       (flux inside)
+#   <mirror>/helm/<version>/helm-linux-<arch>.tar.gz       (linux-<arch>/helm inside)
 download_url() {
-  local tool=$1 version=$2
-  if [[ -n "$DOWNLOAD_MIRROR" ]]; then
+  local tool=$1 version=$2 mirror="${DOWNLOAD_MIRROR%/}"
+  if [[ -n "$mirror" ]]; then
     case "$tool" in
-      kind) echo "${DOWNLOAD_MIRROR%/}/kind/$version/kind-linux-$ARCH" ;;
-      kubectl) echo "${DOWNLOAD_MIRROR%/}/kubectl/$version/kubectl-linux-$ARCH" ;;
-      docker) echo "${DOWNLOAD_MIRROR%/}/docker/$version/docker-linux-$ARCH.tgz" ;;
+      kind | kubectl) echo "$mirror/$tool/$version/$tool-linux-$ARCH" ;;
+      docker) echo "$mirror/docker/$version/docker-linux-$ARCH.tgz" ;;
+      flux | helm) echo "$mirror/$tool/$version/$tool-linux-$ARCH.tar.gz" ;;
     esac
     return
   fi
   case "$tool" in
     kind) echo "https://github.com/kubernetes-sigs/kind/releases/download/$version/kind-linux-$ARCH" ;;
     kubectl) echo "https://dl.k8s.io/release/$version/bin/linux/$ARCH/kubectl" ;;
+    docker) echo "https://download.docker.com/linux/static/stable/$(uname_arch)/docker-$version.tgz" ;;
+    flux) echo "https://github.com/fluxcd/flux2/releases/download/$version/flux_${version#v}_linux_$ARCH.tar.gz" ;;
+    helm) echo "https://get.helm.sh/helm-$version-linux-$ARCH.tar.gz" ;;
   esac
 }
+
+# Docker names its static build folders after the kernel's architecture names.
+uname_arch() { if [[ "$ARCH" == amd64 ]]; then echo x86_64; else echo aarch64; fi; }
 
 # The digest a download must have: the mirror's checksum file, our pinned table, or upstream's file.
 expected_sha256() {
@@ -122,8 +174,10 @@ expected_sha256() {
     echo "$pinned"
   else
     case "$tool" in
-      kind) curl -fsSL --retry 3 "$url.sha256sum" | awk '{print $1; exit}' ;;
+      kind | helm) curl -fsSL --retry 3 "$url.sha256sum" | awk '{print $1; exit}' ;;
       kubectl) curl -fsSL --retry 3 "$url.sha256" | awk '{print $1; exit}' ;;
+      flux) curl -fsSL --retry 3 "${url%/*}/flux_${version#v}_checksums.txt" | awk -v f="${url##*/}" '$2 == f {print $1; exit}' ;;
+      docker) die "Docker publishes no checksums for its static builds, so only the pinned Docker CLI ${DEFAULT_VERSION[docker]} (dockerVersion latest) can be verified; choose it, or serve docker/$version/ from a downloadMirror with its .sha256." ;;
     esac
   fi
 }
@@ -143,66 +197,60 @@ fetch_verified() {
   fi
 }
 
-install_kind() {
-  fetch_verified kind "$KIND_VERSION" /tmp/kind-cluster.kind
-  install -m 0755 /tmp/kind-cluster.kind /usr/local/bin/kind
-  rm -f /tmp/kind-cluster.kind
+# install_binary TOOL VERSION: a release that is the binary itself.
+install_binary() {
+  local tool=$1 version=$2
+  fetch_verified "$tool" "$version" "/tmp/kind-cluster.$tool"
+  install -m 0755 "/tmp/kind-cluster.$tool" "/usr/local/bin/$tool"
+  rm -f "/tmp/kind-cluster.$tool"
 }
 
-install_kubectl() {
-  fetch_verified kubectl "$KUBECTL_VERSION" /tmp/kind-cluster.kubectl
-  install -m 0755 /tmp/kind-cluster.kubectl /usr/local/bin/kubectl
-  rm -f /tmp/kind-cluster.kubectl
+# install_from_archive TOOL VERSION MEMBER: a release archive holding the binary at MEMBER.
+install_from_archive() {
+  local tool=$1 version=$2 member=$3 tmp
+  tmp="$(mktemp -d /tmp/kind-cluster.XXXX)"
+  fetch_verified "$tool" "$version" "$tmp/archive"
+  tar -xzf "$tmp/archive" -C "$tmp" "$member" || die "the $tool $version archive has no $member inside."
+  install -m 0755 "$tmp/$member" "/usr/local/bin/$tool"
+  rm -rf "$tmp"
 }
 
+# The API version a Docker CLI speaks by itself (it prints it even with no daemon to ask).
+docker_client_api() { docker version --format '{{.Client.APIVersion}}' 2>/dev/null || true; }
+
+# "1.41" < "1.44"
+api_older() { [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" == "$1" && "$1" != "$2" ]]; }
+
+# A current static Docker CLI: it negotiates down to older engines, and Docker Engine 29+ refuses clients
+# older than API 1.44 (Debian bookworm's docker.io speaks 1.41). An image's own CLI is kept when it is
+# current enough; an older one is left in place and ours goes to /usr/local/bin, which comes first in PATH.
 install_docker_cli() {
   if [[ "${OPT[installDockerCli]}" != true ]]; then
     log "installDockerCli is false: not installing the Docker CLI"
     return
   fi
   if command -v docker >/dev/null; then
-    log "reusing the Docker CLI already in the image ($(command -v docker))"
-    return
+    local api
+    api="$(docker_client_api)"
+    if [[ -n "$api" ]] && ! api_older "$api" "$MIN_DOCKER_API"; then
+      log "reusing the Docker CLI already in the image ($(command -v docker), API $api)"
+      return
+    fi
+    log "the image's Docker CLI ($(command -v docker)) speaks API ${api:-unknown}, which Docker Engine 29+ refuses; installing Docker CLI $DOCKER_VERSION in /usr/local/bin"
   fi
-  if [[ -z "$DOWNLOAD_MIRROR" ]]; then
-    install_docker_cli_package
-    return
-  fi
-  [[ -n "$DOCKER_VERSION" ]] || die "with downloadMirror, set dockerVersion to the Docker CLI version the mirror serves (docker/<version>/...)."
-  local tmp
-  tmp="$(mktemp -d)"
-  fetch_verified docker "$DOCKER_VERSION" "$tmp/docker.tgz"
-  tar -xzf "$tmp/docker.tgz" -C "$tmp" docker/docker || die "the Docker CLI archive has no docker/docker inside."
-  install -m 0755 "$tmp/docker/docker" /usr/local/bin/docker
-  rm -rf "$tmp"
+  install_from_archive docker "$DOCKER_VERSION" docker/docker
 }
 
-# Docker publishes no checksums for its static CLI builds, so without a mirror the CLI comes from the
-# distribution's signed package repository: docker-cli where the distribution splits it out, else docker.io.
-install_docker_cli_package() {
-  command -v apt-get >/dev/null || die "no Docker CLI in the image and no apt-get to install one: add a Docker CLI to the image, or set downloadMirror."
-  apt_get_update
-  local package=docker.io
-  if apt-cache show docker-cli >/dev/null 2>&1; then package=docker-cli; fi
-  log "installing the Docker CLI from the distribution ($package)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$package" >/dev/null
-}
-
-node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
-
-ensure_node() {
-  if command -v node >/dev/null && (($(node_major) >= MIN_NODE_MAJOR)); then
-    log "reusing Node.js $(node --version) for the hooks"
-  else
-    log "installing Node.js from the distribution for the hooks"
-    check_packages nodejs
-    (($(node_major) >= MIN_NODE_MAJOR)) || die "the distribution's Node.js is $(node --version 2>/dev/null || echo missing); the hooks need >= $MIN_NODE_MAJOR. Add a Node.js Feature before this one."
+install_helm() {
+  if [[ "${OPT[installHelm]}" != true ]]; then
+    log "installHelm is false: not installing helm"
+    return
   fi
-  NODE_BIN="$(command -v node)"
+  install_from_archive helm "$HELM_VERSION" "linux-$ARCH/helm"
 }
 
 install_cli() {
-  [[ -f "$FEATURE_DIR/dist/kind-cluster.mjs" ]] || die "dist/kind-cluster.mjs is missing from the Feature: build it with \`npm run build\` before packaging."
+  [[ -f "$CLI" ]] || die "dist/kind-cluster.mjs is missing from the Feature: build it with \`npm run build\` before packaging."
   rm -rf "$SHARE_DIR/dist"
   mkdir -p "$SHARE_DIR"
   cp -r "$FEATURE_DIR/dist" "$SHARE_DIR/dist"
@@ -225,11 +273,8 @@ install_socket_proxy() {
   if [[ "$REMOTE_USER" != root ]]; then check_packages socat; fi
 }
 
-clean_up() {
-  rm -rf /var/lib/apt/lists/*
-}
-
 main() {
+  trap clean_up EXIT
   require_root
   ensure_node
   validate_options
@@ -237,13 +282,14 @@ main() {
   resolve_versions
   ensure_curl
   install_docker_cli
-  install_kind
-  install_kubectl
+  install_binary kind "$KIND_VERSION"
+  install_binary kubectl "$KUBECTL_VERSION"
+  install_from_archive flux "$FLUX_VERSION" flux
+  install_helm
   install_socket_proxy
   install_cli
   write_options
-  clean_up
-  log "installed kind $KIND_VERSION, kubectl $KUBECTL_VERSION, kind-cluster $(/usr/local/bin/kind-cluster --version | awk '{print $2}'); the cluster starts with the container."
+  log "installed kind $KIND_VERSION, kubectl $KUBECTL_VERSION, flux $FLUX_VERSION, kind-cluster $(/usr/local/bin/kind-cluster --version | awk '{print $2}'); the cluster starts with the container."
 }
 
 # Sourced by our tests to check single functions; run by the devcontainer CLI.

@@ -1,0 +1,83 @@
+import { hostname } from "node:os";
+import { anyLocalImage, createContainer, inspectContainers, removeContainer, selfContainerId, type ContainerDetails } from "./docker.js";
+import { ZoneError } from "./errors.js";
+import { processStart } from "./pids.js";
+
+/**
+ * A lock across every dev container of one Docker host: a container named after what it guards, created
+ * and never started. Docker refuses a second container of that name, so creating it is an atomic claim.
+ * Its labels say who holds it; a lock whose holder container is gone or stopped, or whose lease ran out
+ * (a holder killed mid-way), is reclaimed by removing it by id, so only one waiter can reclaim it.
+ */
+const LABEL = "io.kind-cluster.lock";
+
+export interface HostLockOptions {
+  /** What it guards, e.g. "cluster kind" (the container is named kind-cluster-lock-<key>). */
+  key: string;
+  purpose: string;
+  /** How long the holder may keep it; a lock older than this is stale. */
+  leaseMs: number;
+  /** How long to wait for another holder. */
+  timeoutMs: number;
+  /** Called once when we start waiting for another holder. */
+  onWait?: (holder: string) => void;
+}
+
+interface Holder {
+  container: string;
+  pid: number;
+  host: string;
+  until: number;
+}
+
+function holderOf(lock: ContainerDetails): Holder {
+  const l = lock.labels;
+  return { container: l[`${LABEL}.holder`] ?? "", pid: Number(l[`${LABEL}.pid`]), host: l[`${LABEL}.host`] ?? "", until: Number(l[`${LABEL}.until`]) };
+}
+
+/** Why a lock is stale, or undefined while its holder may still be working. */
+async function staleness(holder: Holder, self: string | undefined, now: number): Promise<string | undefined> {
+  if (!(holder.until > now)) return "its lease ran out";
+  if (holder.container) {
+    const [container] = await inspectContainers([holder.container]);
+    if (!container) return `its holder container ${holder.container.slice(0, 12)} is gone`;
+    if (!container.running) return `its holder container ${container.name} is stopped`;
+    if (holder.container === self && (await processStart(holder.pid)) === null) return `its holder process ${holder.pid} in this container is gone`;
+  } else if (holder.host === hostname() && (await processStart(holder.pid)) === null) {
+    return `its holder process ${holder.pid} is gone`;
+  }
+  return undefined;
+}
+
+export async function withHostLock<T>(options: HostLockOptions, fn: () => Promise<T>): Promise<T> {
+  const name = `kind-cluster-lock-${options.key}`;
+  const self = await selfContainerId();
+  const image = (self && (await inspectContainers([self]))[0]?.image) || (await anyLocalImage());
+  if (!image) return fn(); // An empty Docker host: nothing else can be creating anything.
+  const deadline = Date.now() + options.timeoutMs;
+  let waiting = false;
+  for (;;) {
+    const now = Date.now();
+    const labels = { [LABEL]: options.key, [`${LABEL}.holder`]: self ?? "", [`${LABEL}.pid`]: String(process.pid), [`${LABEL}.host`]: hostname(), [`${LABEL}.until`]: String(now + options.leaseMs) };
+    const claim = await createContainer({ name, image, labels, command: ["true"], network: "none" });
+    if (claim.id) {
+      try {
+        return await fn();
+      } finally {
+        await removeContainer(claim.id);
+      }
+    }
+    const [lock] = await inspectContainers([name]);
+    if (lock) {
+      const holder = holderOf(lock);
+      if (await staleness(holder, self, now)) await removeContainer(lock.id);
+      else if (!waiting) {
+        waiting = true;
+        options.onWait?.(holder.container ? `container ${holder.container.slice(0, 12)}` : `process ${holder.pid} on ${holder.host}`);
+      }
+    }
+    if (Date.now() > deadline)
+      throw new ZoneError("docker host", `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for another dev container that holds ${options.purpose} (lock container ${name})`, `if no other dev container is starting this cluster, remove the lock: \`docker rm ${name}\``);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
