@@ -1,36 +1,76 @@
-// The main job: bring up the example GitOps project's dev container with our Feature, then ask
-// kubectl inside it for the nodes. Leaves the dev container and the cluster running.
+// The main job: bring up the example GitOps project's dev container with our Feature (a live cluster,
+// the local registry, Flux following the workspace), then, inside it, build and push an image, commit a
+// manifest that uses it, and watch the workload appear. Leaves the dev container and the cluster running.
 import { cp, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { execa } from "execa";
 import { devcontainerUp, makeProject, sh } from "../test/support/devcontainer.js";
+import { setup as serveOfficialFeatures, teardown as stopOfficialFeatures } from "../test/support/official-features.js";
 import { readTestbed } from "../test/support/testbed.js";
+
+const HELLO = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+  namespace: default
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: hello}
+  template:
+    metadata:
+      labels: {app: hello}
+    spec:
+      containers:
+        - name: hello
+          image: localhost:5001/hello:1
+          command: ["busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
+`;
+
+async function inside(title: string, script: string): Promise<string> {
+  console.log(`[demo] inside the dev container: ${title}`);
+  const out = await sh(dir, script);
+  const text = `${out.stdout}${out.stderr ? `\n${out.stderr}` : ""}`.trim();
+  if (text) console.log(text);
+  if (out.exitCode !== 0) throw new Error(`${title} failed (exit ${out.exitCode})`);
+  return out.stdout;
+}
+
+let dir = "";
 
 async function main(): Promise<void> {
   const testbed = readTestbed();
+  // The official Features our Feature installs after are looked up on ghcr.io: served locally, offline.
+  await serveOfficialFeatures();
   // devcontainer.json is JSON with comments; the example has whole-line comments only.
   const text = (await readFile("examples/gitops/.devcontainer/devcontainer.json", "utf8")).replace(/^\s*\/\/.*$/gm, "");
-  const example = JSON.parse(text) as {
-    image: string;
-    features: Record<string, Record<string, string>>;
-  };
-  const dir = await makeProject({
-    image: example.image,
-    options: { ...testbed.featureOptions, ...example.features["./kind-cluster"] },
-  });
+  const example = JSON.parse(text) as { image: string; features: Record<string, Record<string, string>> };
+  dir = await makeProject({ image: example.image, options: { ...testbed.featureOptions, ...example.features["./kind-cluster"] } });
   await cp("examples/gitops/local", join(dir, "local"), { recursive: true });
+  await cp("examples/gitops/clusters", join(dir, "clusters"), { recursive: true });
+  // The project is a Git repository with one commit, as a developer's checkout is.
+  await execa("bash", ["-c", `cd '${dir}' && git init -q -b main && git add -A && git -c user.name=demo -c user.email=demo@example.test commit -q -m 'the project'`]);
 
   console.log(`[demo] devcontainer up --workspace-folder ${dir}`);
-  const up = await devcontainerUp(dir);
-  console.log(up.output.split("\n").filter((l) => /kind-cluster|^ [✓✗!] |^NAME|control-plane/.test(l)).join("\n"));
+  const up = await devcontainerUp(dir).finally(stopOfficialFeatures);
+  console.log(up.output.split("\n").filter((l) => /kind-cluster|^ [✓✗!] |^   \S|^NAME|control-plane/.test(l)).join("\n"));
   if (up.exitCode !== 0) throw new Error(`devcontainer up failed (exit ${up.exitCode}); full output above`);
   console.log(`[demo] dev container ${up.containerId?.slice(0, 12)} up in ${up.seconds.toFixed(1)}s`);
 
-  console.log("[demo] inside the dev container: kubectl get nodes");
-  const nodes = await sh(dir, "kubectl get nodes -o wide");
-  console.log(nodes.stdout || nodes.stderr);
-  if (nodes.exitCode !== 0 || !/\sReady\s/.test(nodes.stdout)) throw new Error("kubectl get nodes did not show a Ready node");
+  await inside("kubectl get nodes", "kubectl get nodes -o wide");
+  await inside("what the first commit deployed", "kubectl get configmap welcome -o jsonpath='{.data.message}{\"\\n\"}'");
+  await inside(
+    "build an image and push it to the local registry",
+    `set -e; mkdir -p /tmp/hello && cd /tmp/hello && printf 'hello from the local registry\\n' > index.html && printf 'FROM ${example.image}\\nCOPY index.html /www/index.html\\n' > Dockerfile && DOCKER_BUILDKIT=0 docker build -q -t localhost:5001/hello:1 . && docker push -q localhost:5001/hello:1`,
+  );
+  const started = Date.now();
+  await inside("commit a Deployment that uses it (no push: the commit is enough)", `git config --global user.name demo; git config --global user.email demo@example.test; printf '%s' '${HELLO}' > clusters/local/hello.yaml && git add clusters/local/hello.yaml && git commit -q -m 'hello' && git log --oneline -2`);
+  await inside("wait for the workload", "until [ \"$(kubectl get deployment hello -o jsonpath='{.status.availableReplicas}' 2>/dev/null)\" = 1 ]; do sleep 0.5; done; kubectl get deployment hello");
+  console.log(`[demo] commit -> Deployment available in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  await inside("it serves what was pushed", "kubectl exec deploy/hello -- busybox wget -qO- http://127.0.0.1:8080/");
+  await inside("kind-cluster status", "kind-cluster status");
   console.log(`[demo] open a shell: npx devcontainer exec --workspace-folder ${dir} bash`);
-  console.log(`[demo] clean up:     docker rm -f ${up.containerId?.slice(0, 12)} && kind-cluster down (or: ${testbed.kind} delete cluster --name gitops)`);
+  console.log(`[demo] clean up:     docker rm -f ${up.containerId?.slice(0, 12)} && ${testbed.kind} delete cluster --name gitops`);
 }
 
 main().catch((error: unknown) => {

@@ -33,22 +33,31 @@ export function stepOfError(code: string | undefined): ProbeStep {
   return "tls";
 }
 
-export function apiGet(endpoint: Endpoint, path: string, timeoutMs: number): Promise<ApiResponse> {
+export interface RequestOptions {
+  method?: string;
+  body?: string;
+  contentType?: string;
+  timeoutMs: number;
+}
+
+export function apiRequest(endpoint: Endpoint, path: string, options: RequestOptions): Promise<ApiResponse> {
   const url = new URL(path, endpoint.server);
   return new Promise((resolve, reject) => {
     let connected = false;
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (options.body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
     const req = request(
       url,
       {
-        method: "GET",
+        method: options.method ?? "GET",
         ca: b64(endpoint.credentials.certificateAuthorityData),
         cert: b64(endpoint.credentials.clientCertificateData),
         key: b64(endpoint.credentials.clientKeyData),
         servername: endpoint.tlsServerName,
         rejectUnauthorized: true,
         agent: false,
-        timeout: timeoutMs,
-        headers: { accept: "application/json" },
+        timeout: options.timeoutMs,
+        headers,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -58,10 +67,54 @@ export function apiGet(endpoint: Endpoint, path: string, timeoutMs: number): Pro
       },
     );
     req.on("socket", (socket) => socket.once("connect", () => (connected = true)));
-    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs}ms`), { code: connected ? "ETLSTIMEOUT" : "ETIMEDOUT" })));
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs}ms`), { code: connected ? "ETLSTIMEOUT" : "ETIMEDOUT" })));
     req.on("error", (e: NodeJS.ErrnoException) => reject(new ApiError(stepOfError(e.code), `${e.code ?? "error"}: ${e.message}`)));
-    req.end();
+    req.end(options.body);
   });
+}
+
+function failed(what: string, res: ApiResponse): ApiError {
+  let message = res.body.slice(0, 300);
+  try {
+    message = (JSON.parse(res.body) as { message?: string }).message ?? message;
+  } catch {
+    // Not a Status object: keep the text.
+  }
+  return new ApiError("api", `${what} answered ${res.status}: ${message}`);
+}
+
+/** Reads an object; undefined when it does not exist. */
+export async function getObject<T>(endpoint: Endpoint, path: string, timeoutMs = 10_000): Promise<T | undefined> {
+  const res = await apiRequest(endpoint, path, { timeoutMs });
+  if (res.status === 404) return undefined;
+  if (res.status !== 200) throw failed(`GET ${path}`, res);
+  return JSON.parse(res.body) as T;
+}
+
+/**
+ * Server-side apply: the object ends up with exactly the fields we manage, whoever last touched them,
+ * and applying it again changes nothing. `path` names the object (…/namespaces/<ns>/<plural>/<name>).
+ */
+export async function applyObject(endpoint: Endpoint, path: string, object: object, timeoutMs = 15_000): Promise<void> {
+  const res = await apiRequest(endpoint, `${path}?fieldManager=kind-cluster&force=true`, {
+    method: "PATCH",
+    body: JSON.stringify(object),
+    contentType: "application/apply-patch+yaml",
+    timeoutMs,
+  });
+  if (res.status !== 200 && res.status !== 201) throw failed(`apply ${path}`, res);
+}
+
+/** A JSON merge patch (annotations, one field). */
+export async function mergePatch(endpoint: Endpoint, path: string, patch: object, timeoutMs = 10_000): Promise<void> {
+  const res = await apiRequest(endpoint, path, { method: "PATCH", body: JSON.stringify(patch), contentType: "application/merge-patch+json", timeoutMs });
+  if (res.status !== 200) throw failed(`patch ${path}`, res);
+}
+
+/** Deletes an object; one already gone is fine. */
+export async function deleteObject(endpoint: Endpoint, path: string, timeoutMs = 10_000): Promise<void> {
+  const res = await apiRequest(endpoint, path, { method: "DELETE", timeoutMs });
+  if (res.status !== 200 && res.status !== 202 && res.status !== 404) throw failed(`DELETE ${path}`, res);
 }
 
 export interface NodeSummary {
@@ -98,7 +151,7 @@ export function summarizeNodes(body: string): NodeSummary[] {
 }
 
 export async function listNodes(endpoint: Endpoint, timeoutMs: number): Promise<NodeSummary[]> {
-  const res = await apiGet(endpoint, "/api/v1/nodes", timeoutMs);
+  const res = await apiRequest(endpoint, "/api/v1/nodes", { timeoutMs });
   if (res.status !== 200) throw new ApiError("api", `GET /api/v1/nodes answered ${res.status}: ${res.body.slice(0, 200)}`);
   return summarizeNodes(res.body);
 }

@@ -47,7 +47,8 @@ commands:
   up        create, adopt or start the cluster, patch the kubeconfig, wait until nodes are Ready
   status    the three zones at a glance (--json for machines)
   doctor    check every hop from this container to the API server, with a fix for each failure
-  down      delete the cluster and its kubeconfig entries (other entries are kept)
+  down      delete the cluster and its kubeconfig entries (other entries are kept); the local
+            registry and its images stay unless --remove-registry
 
 flags (each overrides the Feature's option of the same name; so does its KIND_CLUSTER_* variable):
 ${flags.join("\n")}
@@ -57,9 +58,13 @@ ${flags.join("\n")}
 
 interface Parsed {
   command: string;
+  /** Arguments after the command (`serve <service> <config>`). */
+  positionals: string[];
   flags: Record<string, string>;
   json: boolean;
   hook?: string;
+  /** `down --remove-registry`: also remove the local registry and its images. */
+  removeRegistry: boolean;
   /** `options`: validate the variables install.sh received, optionally write the options file. */
   featureEnv: boolean;
   write?: string;
@@ -67,13 +72,14 @@ interface Parsed {
 }
 
 function parseArgs(argv: readonly string[]): Parsed {
-  const parsed: Parsed = { command: "", flags: {}, json: false, featureEnv: false };
+  const parsed: Parsed = { command: "", positionals: [], flags: {}, json: false, featureEnv: false, removeRegistry: false };
   for (let i = 0; i < argv.length; i++) {
     const [arg = "", inline] = argv[i]!.split(/=(.*)/s, 2);
     const value = () => inline ?? argv[++i] ?? "";
     const option = FLAGS[arg];
     if (option) parsed.flags[option] = BOOLEAN_FLAGS.has(flagName(option)) && inline === undefined ? "true" : value();
     else if (arg === "--json") parsed.json = true;
+    else if (arg === "--remove-registry") parsed.removeRegistry = true;
     else if (arg === "--hook") parsed.hook = value();
     else if (arg === "--feature-env") parsed.featureEnv = true;
     else if (arg === "--write") parsed.write = value();
@@ -81,6 +87,7 @@ function parseArgs(argv: readonly string[]): Parsed {
     else if (arg === "--version" || arg === "-v") parsed.command = "version";
     else if (arg === "--help" || arg === "-h") parsed.command = "help";
     else if (!arg.startsWith("-") && !parsed.command) parsed.command = arg;
+    else if (!arg.startsWith("-") && parsed.command === "serve") parsed.positionals.push(arg);
     else throw new Error(`unknown argument ${arg}; see \`kind-cluster --help\``);
   }
   return parsed;
@@ -124,6 +131,14 @@ async function main(argv: readonly string[]): Promise<number> {
     return args.command === "help" ? 0 : 2;
   }
   if (args.command === "options") return optionsCommand(args);
+  if (args.command === "serve") {
+    // Internal: the body of a zone-1 background service, started by `up` (see serve/daemon.ts); it runs until stopped.
+    const { serve, SERVICES } = await import("./serve/index.js");
+    const [service, config] = args.positionals;
+    if (!SERVICES.includes(service as never) || !config) throw new Error(`usage: kind-cluster serve <${SERVICES.join("|")}> <config file>`);
+    await serve(service as (typeof SERVICES)[number], config);
+    return new Promise<number>(() => undefined);
+  }
   const settings = loadSettings(args.flags);
   const kubeconfig = kubeconfigPath(process.env);
   const logger = createLogger();
@@ -156,7 +171,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case "down": {
       const { down } = await import("./down.js");
-      await down(settings, kubeconfig, logger);
+      await down(settings, kubeconfig, logger, { removeRegistry: args.removeRegistry });
       return 0;
     }
     default:

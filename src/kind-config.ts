@@ -11,12 +11,21 @@ export interface KindConfigInput {
   userConfig?: { text: string; path: string };
   /** The Docker host runs cgroup v1: Kubernetes 1.35+ kubelets refuse it unless told otherwise. */
   cgroupV1: boolean;
+  /** The local registry is wanted: containerd must read registry host files from /etc/containerd/certs.d. */
+  registryHosts?: boolean;
 }
 
 export interface RenderedKindConfig {
   yaml: string;
   warnings: string[];
 }
+
+/**
+ * containerd's registry host files (certs.d). kind's base config (format version 2) leaves config_path
+ * empty, and containerd 2 then reads no hosts.toml at all. The same table, merged by kind, for new clusters;
+ * registry.ts adds it to nodes of clusters created without it.
+ */
+export const CONTAINERD_HOSTS_PATCH = '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n';
 
 /** The kubelet patch that lets 1.35+ kubelets run on cgroup v1; unversioned so it matches any kubeadm API. */
 const CGROUP_V1_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n";
@@ -38,6 +47,14 @@ function parseUserConfig(text: string, path: string): Document {
   const nodes = doc.get("nodes");
   if (nodes !== undefined && !isSeq(nodes)) throw userError(path, "nodes must be a list");
   return doc;
+}
+
+/** Appends `patch` to the list `key`, unless one of the user's patches already sets `setting`. */
+function addPatchOnce(doc: Document, key: string, setting: string, patch: string): void {
+  const patches = doc.get(key);
+  if (isSeq(patches) && patches.items.some((p) => String((p as { value?: unknown }).value ?? p).includes(setting))) return;
+  if (isSeq(patches)) patches.add(doc.createNode(patch));
+  else doc.set(key, doc.createNode([patch]));
 }
 
 /**
@@ -78,14 +95,8 @@ export function renderKindConfig(input: KindConfigInput): RenderedKindConfig {
   const roles = isSeq(nodes) ? nodes.items.map((n) => (isMap(n) ? n.get("role") : undefined)) : [];
   if (!roles.includes("control-plane")) throw userError(where, "has no node with role control-plane");
 
-  if (input.cgroupV1) {
-    const patches = doc.get("kubeadmConfigPatches");
-    const present = isSeq(patches) && patches.items.some((p) => String((p as { value?: unknown }).value ?? p).includes("failCgroupV1"));
-    if (!present) {
-      if (isSeq(patches)) patches.add(doc.createNode(CGROUP_V1_PATCH));
-      else doc.set("kubeadmConfigPatches", doc.createNode([CGROUP_V1_PATCH]));
-    }
-  }
+  if (input.cgroupV1) addPatchOnce(doc, "kubeadmConfigPatches", "failCgroupV1", CGROUP_V1_PATCH);
+  if (input.registryHosts) addPatchOnce(doc, "containerdConfigPatches", "config_path", CONTAINERD_HOSTS_PATCH);
 
   return { yaml: doc.toString({ lineWidth: 0 }), warnings };
 }

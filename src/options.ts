@@ -44,9 +44,9 @@ const version = (what: string) => rule("build", `"latest" (the version this rele
 const REGISTRY = "(?:localhost|[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?";
 const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const IMAGE = new RegExp(`^(?:${REGISTRY}/)?${COMPONENT}(?:/${COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`);
-const image = (when: Rule<string>["when"], empty: string) =>
-  rule(when, `${empty} or an image reference such as registry.example/name:tag or name@sha256:<64 hex digits>`, (t) => {
-    if (t === "") return t;
+const image = (when: Rule<string>["when"], empty?: string) =>
+  rule(when, `${empty ? `${empty} or ` : ""}an image reference such as registry.example/name:tag or name@sha256:<64 hex digits>`, (t) => {
+    if (t === "") return empty ? t : INVALID;
     // A first component without a dot, a port or "localhost" is a path, not a registry: it must be lower case.
     const first = t.split("/")[0] ?? "";
     if (t.includes("/") && !/[.:]|^localhost$/.test(first) && first !== first.toLowerCase()) return INVALID;
@@ -75,8 +75,18 @@ const RULES = {
   waitSeconds: rule("run", "a whole number of seconds from 0 to 3600, in decimal", (t) => (DECIMAL.test(t) && Number(t) <= 3600 ? Number(t) : INVALID)),
   createCluster: boolean("run"),
   strict: boolean("run"),
+  localRegistry: boolean("run"),
+  registryPort: port("run"),
+  registryImage: image("run"),
+  gitops: oneOf("run", ["none", "flux"] as const),
+  gitopsPath: rule("run", "a relative path inside the workspace repository, of letters, digits and . _ - /, without ..", (t) =>
+    /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(t) && !t.split("/").includes("..") ? t.replace(/\/$/, "") : INVALID,
+  ),
   kindVersion: version("kind"),
   kubectlVersion: version("kubectl"),
+  fluxVersion: version("flux"),
+  helmVersion: version("helm"),
+  installHelm: boolean("build"),
   installDockerCli: boolean("build"),
   dockerVersion: rule("build", 'empty, "latest" (the version this release pins) or a Docker version such as 28.2.2', (t) => (t === "" || t === "latest" ? t : matching(VERSION, t))),
   downloadMirror: rule("build", "empty or an http(s) URL of letters, digits and . _ ~ : / ? # @ % + = & , -", (t) => {

@@ -1,4 +1,4 @@
-import type { NodeSummary } from "../apiserver.js";
+import type { Endpoint, NodeSummary } from "../apiserver.js";
 import type { ClusterView } from "../cluster.js";
 import type { DockerInfo } from "../docker.js";
 import type { Credentials } from "../kubeconfig/index.js";
@@ -21,7 +21,7 @@ export interface UpContext {
   /** docker: the engine's facts. */
   docker?: DockerInfo;
   /** cluster: the cluster as it stands once created, adopted or started. */
-  cluster?: ClusterView & { action: "created" | "adopted" | "started"; kindKubeconfig?: string };
+  cluster?: ClusterView & { action: "created" | "adopted" | "started" | "re-created"; kindKubeconfig?: string; everReady: boolean };
   /** route: what the candidates were derived from, the chosen route, and the credentials it was proven with. */
   facts?: RouteFacts;
   connection?: Connection;
@@ -47,4 +47,10 @@ export function need<K extends keyof UpContext>(ctx: UpContext, key: K): NonNull
   const value = ctx[key];
   if (value === undefined || value === null) throw new Error(`stage order: ${String(key)} is not known yet`);
   return value as NonNullable<UpContext[K]>;
+}
+
+/** The API server as the chosen route reaches it, with the credentials that route was proven with. */
+export function apiEndpoint(ctx: UpContext): Endpoint {
+  const { candidate } = need(ctx, "connection");
+  return { server: candidate.server, tlsServerName: candidate.tlsServerName, credentials: need(ctx, "credentials") };
 }

@@ -6,13 +6,15 @@ import { clusterStage } from "./2-cluster.js";
 import { routeStage } from "./3-route.js";
 import { kubeconfigStage } from "./4-kubeconfig.js";
 import { readyStage } from "./5-ready.js";
+import { registryStage } from "./6-registry.js";
+import { gitopsStage } from "./7-gitops.js";
 import type { Stage, UpContext } from "./context.js";
 
 /**
  * `kind-cluster up`: converge, idempotently, by running these stages in order over one context.
  * A new capability is a new stage file and one line here.
  */
-export const STAGES: readonly Stage[] = [dockerStage, clusterStage, routeStage, kubeconfigStage, readyStage];
+export const STAGES: readonly Stage[] = [dockerStage, clusterStage, routeStage, kubeconfigStage, readyStage, registryStage, gitopsStage];
 
 export type { UpContext };
 
