@@ -75,12 +75,14 @@ async function metaFor(target: string): Promise<{ meta: Meta; exists: boolean }>
   return { meta: { mode: 0o600, ...owner }, exists: false };
 }
 
-export async function writeKubeconfigFile(path: string, text: string): Promise<void> {
+/** Writes the file (see above); returns the mode it kept, so the caller can say when others may read it. */
+export async function writeKubeconfigFile(path: string, text: string): Promise<number> {
   const target = await resolveTarget(path);
   await ensureDir(dirname(target));
   const bytes = Buffer.from(text, "utf8");
   const { meta, exists } = await metaFor(target);
   if (!(await replaceAtomically(target, bytes, meta, exists))) await writeInPlace(target, bytes);
+  return meta.mode;
 }
 
 /** Errors after which writing in place can still succeed. */

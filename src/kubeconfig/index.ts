@@ -36,10 +36,12 @@ export interface KubeconfigView {
   currentContext?: string;
 }
 
-/** What a write did: whether anything changed, and which files were written. */
+/** What a write did: whether anything changed, which files were written, and which of them others may read. */
 export interface WriteResult {
   changed: boolean;
   files: string[];
+  /** Written files whose kept mode lets the group or others read them, with that mode (octal). */
+  readableByOthers: Array<{ path: string; mode: string }>;
 }
 
 async function readSources(files: string[]): Promise<SourceFile[]> {
@@ -68,8 +70,13 @@ async function rewrite(path: string, plan: (sources: SourceFile[]) => Rewrite[])
   // The wait outlasts the lease, so that an empty lock left by a killed kubectl is taken over, not fatal.
   return withLocks(locks, { timeoutMs: 90_000, leaseMs: 60_000, purpose: `the kubeconfig ${path}` }, async () => {
     const rewrites = plan(await readSources(files));
-    for (const r of rewrites) await writeKubeconfigFile(r.path, r.text);
-    return { changed: rewrites.length > 0, files: rewrites.map((r) => r.path) };
+    const readableByOthers: WriteResult["readableByOthers"] = [];
+    for (const r of rewrites) {
+      const mode = await writeKubeconfigFile(r.path, r.text);
+      // The user's mode is kept, never changed behind their back; credentials in a readable file are said aloud.
+      if (mode & 0o044) readableByOthers.push({ path: r.path, mode: (mode & 0o777).toString(8) });
+    }
+    return { changed: rewrites.length > 0, files: rewrites.map((r) => r.path), readableByOthers };
   });
 }
 

@@ -38,12 +38,12 @@ afterAll(async () => {
 describe("conflicts and faults: a clear message, nothing changed", () => {
   it("a port published by another container: names it, creates and deletes nothing", async () => {
     const image = await ensureBusyboxImage();
-    const gateway = (await execa("docker", ["network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
-    const holder = (await execa("docker", ["run", "-d", "--name", "port-holder-e2e", "-p", `${gateway}:6461:80`, image, "sleep", "600"])).stdout.trim();
+    // The API is published on 127.0.0.1 by default: the same address and port is a real conflict.
+    const holder = (await execa("docker", ["run", "-d", "--name", "port-holder-e2e", "-p", "127.0.0.1:6461:80", image, "sleep", "600"])).stdout.trim();
     containers.push(holder);
     const out = await sh(dir, "kind-cluster up --name blocked --port 6461");
     expect(out.exitCode).toBe(1);
-    expect(out.stderr).toContain("[docker host (zone 2)] port 6461");
+    expect(out.stderr).toContain("[docker host (zone 2)] port 6461 on 127.0.0.1");
     expect(out.stderr).toContain("already published by container port-holder-e2e");
     expect(out.stderr).toContain("fix: stop that container (`docker stop port-holder-e2e`)");
     expect(await nodeContainers("blocked")).toEqual([]);

@@ -81,7 +81,9 @@ describe("the seed's route, exactly (host.docker.internal, TLS server name local
     expect(names(config.contexts)).toEqual(["kind-kind", "prod", "staging"]);
     expect(config.users.find((u: Named) => u.name === "alice@prod").user.token).toBe("secret-token-value");
     expect(config["current-context"]).toBe("kind-kind");
-    expect((await sh(dir, "stat -c %a ~/.kube/config")).stdout.trim()).toBe("600");
+    // The file came in with mode 644 (COPY): kept, never changed behind the user's back, and said aloud.
+    expect((await sh(dir, "stat -c %a ~/.kube/config")).stdout.trim()).toBe("644");
+    expect(up.output).toMatch(/! \/home\/dev\/\.kube\/config has mode 644, kept as it was: other users of this container can read the cluster's client key/);
   });
 
   it("kubectl get nodes shows the node Ready, as the non-root user", async () => {
@@ -121,7 +123,8 @@ describe("route auto, with no help from the project", () => {
   it("doctor walks every hop and finds nothing wrong; status shows the three zones", async () => {
     const doctor = await sh(dir, "kind-cluster doctor");
     expect(doctor.exitCode, doctor.stdout).toBe(0);
-    expect(doctor.stdout).toMatch(/✓ api port: published on 172\.\d+\.\d+\.1:6443 of the Docker host/);
+    // The first project's route (host.docker.internal) published the API on the gateway: doctor says who can reach it.
+    expect(doctor.stdout).toMatch(/✓ api port: the API is published on 172\.\d+\.\d+\.1:6443 of the Docker host: every container on the Docker host/);
     expect(doctor.stdout).toMatch(/✓ gateway: https:\/\/172\.\d+\.\d+\.1:6443: TLS verified, API answered/);
     expect(doctor.stdout).toMatch(/- host.docker.internal: not used: .*failed at dns/);
     expect(doctor.stdout).toMatch(/✓ ready: kind-control-plane Ready/);

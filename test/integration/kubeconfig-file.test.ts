@@ -65,7 +65,7 @@ describe("kubeconfig file", () => {
     await symlink("../../dotfiles/kubeconfig", join(home, "config"));
     const result = await exportEntry(join(home, "config"), entry("kind-x"));
 
-    expect(result).toEqual({ changed: true, files: [join(home, "config")] });
+    expect(result).toEqual({ changed: true, files: [join(home, "config")], readableByOthers: [] });
     expect((await lstat(join(home, "config"))).isSymbolicLink()).toBe(true);
     expect(await readlink(join(home, "config"))).toBe("../../dotfiles/kubeconfig");
     expect(names(await readFile(join(dotfiles, "kubeconfig"), "utf8"))).toContain("kind-x");
@@ -117,7 +117,8 @@ describe("kubeconfig file", () => {
     await writeFile(path, many);
     await chown(path, 1000, 1000);
     await chmod(path, 0o640);
-    await exportEntry(path, entry("kind-x"));
+    const result = await exportEntry(path, entry("kind-x"));
+    expect(result.readableByOthers).toEqual([{ path, mode: "640" }]); // kept, and said aloud by the stage
     const st = await stat(path);
     expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 }).toEqual({ uid: 1000, gid: 1000, mode: 0o640 });
     expect(names(await readFile(path, "utf8"))).toContain("kind-x");
@@ -126,7 +127,8 @@ describe("kubeconfig file", () => {
   it("gives a new kubeconfig (and a new ~/.kube) to the owner of the home directory, mode 0600", async () => {
     const home = await fresh("new-home");
     await chown(home, 1000, 1000);
-    await exportEntry(join(home, ".kube/config"), entry("kind-x"));
+    const result = await exportEntry(join(home, ".kube/config"), entry("kind-x"));
+    expect(result.readableByOthers).toEqual([]);
     const kube = await stat(join(home, ".kube"));
     const file = await stat(join(home, ".kube/config"));
     expect({ uid: kube.uid, gid: kube.gid, mode: kube.mode & 0o777 }).toEqual({ uid: 1000, gid: 1000, mode: 0o700 });
