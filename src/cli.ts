@@ -135,8 +135,9 @@ async function main(argv: readonly string[]): Promise<number> {
     // Internal: the body of a zone-1 background service, started by `up` (see serve/daemon.ts); it runs until stopped.
     const { serve, SERVICES } = await import("./serve/index.js");
     const [service, config] = args.positionals;
-    if (!SERVICES.includes(service as never) || !config) throw new Error(`usage: kind-cluster serve <${SERVICES.join("|")}> <config file>`);
-    await serve(service as (typeof SERVICES)[number], config);
+    const known = SERVICES.find((s) => s === service);
+    if (!known || !config) throw new Error(`usage: kind-cluster serve <${SERVICES.join("|")}> <config file>`);
+    await serve(known, config);
     return new Promise<number>(() => undefined);
   }
   const settings = loadSettings(args.flags);

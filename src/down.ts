@@ -4,7 +4,7 @@ import { contextName, removeEntry } from "./kubeconfig/index.js";
 import type { Logger } from "./log.js";
 import type { Settings } from "./options.js";
 import { REGISTRY_NAME, removeRegistry } from "./registry.js";
-import { stopService } from "./serve/daemon.js";
+import { SERVICES, stopService } from "./serve/daemon.js";
 
 /**
  * `kind-cluster down`: delete the cluster, this container's services for it and our kubeconfig
@@ -25,7 +25,7 @@ export async function down(settings: Settings, kubeconfig: string, logger: Logge
   });
   await logger.stage("services", async (s) => {
     const stopped = [];
-    for (const service of ["registry-relay", "gitops"] as const) if (await stopService(service)) stopped.push(service);
+    for (const service of SERVICES) if (await stopService(service)) stopped.push(service);
     s.note(stopped.length ? `stopped ${stopped.join(", ")} in this container` : "none ran in this container");
   });
   if (options.removeRegistry)

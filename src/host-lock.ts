@@ -21,6 +21,8 @@ export interface HostLockOptions {
   timeoutMs: number;
   /** Called once when we start waiting for another holder. */
   onWait?: (holder: string) => void;
+  /** Called when a stale lock is removed, with why it was stale. */
+  onReclaim?: (why: string) => void;
 }
 
 interface Holder {
@@ -70,8 +72,11 @@ export async function withHostLock<T>(options: HostLockOptions, fn: () => Promis
     const [lock] = await inspectContainers([name]);
     if (lock) {
       const holder = holderOf(lock);
-      if (await staleness(holder, self, now)) await removeContainer(lock.id);
-      else if (!waiting) {
+      const stale = await staleness(holder, self, now);
+      if (stale) {
+        await removeContainer(lock.id);
+        options.onReclaim?.(`${name}: ${stale}`);
+      } else if (!waiting) {
         waiting = true;
         options.onWait?.(holder.container ? `container ${holder.container.slice(0, 12)}` : `process ${holder.pid} on ${holder.host}`);
       }

@@ -15,7 +15,8 @@ import { processStart } from "../pids.js";
  * container's runtime folder, never in the workspace.
  */
 
-export type ServiceName = "registry-relay" | "gitops";
+export const SERVICES = ["registry-relay", "gitops"] as const;
+export type ServiceName = (typeof SERVICES)[number];
 
 export interface ServiceState {
   pid: number;

@@ -1,6 +1,7 @@
 import { readFile, rm } from "node:fs/promises";
 import { processStart } from "../pids.js";
 import { servicePaths, writeState, type ServiceName } from "./daemon.js";
+export { SERVICES } from "./daemon.js";
 import { startGitOpsService, type GitOpsServiceConfig } from "./gitops.js";
 import { startRelay } from "./relay.js";
 
@@ -16,7 +17,6 @@ export interface RelayConfig {
 
 type Config = { configHash: string } & (RelayConfig | GitOpsServiceConfig);
 
-export const SERVICES: readonly ServiceName[] = ["registry-relay", "gitops"];
 
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 

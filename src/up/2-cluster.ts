@@ -32,6 +32,7 @@ export const clusterStage: Stage = {
         leaseMs: createTimeoutMs(ctx) + 60_000,
         timeoutMs: createTimeoutMs(ctx) + 120_000,
         onWait: (holder: string) => ctx.logger.info(`waiting for ${holder}, which is creating cluster ${settings.clusterName}`),
+        onReclaim: (why: string) => ctx.logger.info(`removed a stale lock (${why})`),
       };
       ({ view, action, kindKubeconfig } = await withHostLock(lock, () => createUnlessPresent(ctx, status)));
     }

@@ -26,7 +26,8 @@ export const readyStage: Stage = {
             : "if it holds nothing you need, re-create it: `kind-cluster down && kind-cluster up`",
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // A quarter of a second: the question is cheap, and a whole second would be added to every new cluster.
+      await new Promise((resolve) => setTimeout(resolve, 250));
       nodes = await listNodes(endpoint, 5_000).catch(() => nodes);
     }
     // Recorded in the control plane: a later `up` knows this cluster was completed (see cluster.ts).

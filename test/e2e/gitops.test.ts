@@ -166,6 +166,17 @@ describe("a Git commit alone creates, updates and destroys workloads", () => {
 });
 
 describe("the loop survives the dev container's life", () => {
+  it("Flux's controllers are upgraded when the pinned flux version differs from the cluster's, and kept when it matches", async () => {
+    // One Flux version exists offline: the cluster is marked as running an older one, as after a Feature update.
+    await sh(dir, "kubectl label namespace flux-system app.kubernetes.io/version=v2.9.4 --overwrite");
+    const upgraded = await sh(dir, "kind-cluster up");
+    expect(upgraded.exitCode, upgraded.stderr).toBe(0);
+    expect(upgraded.stderr).toMatch(/✓ gitops\s+flux v2\.9\.4 -> v\d+\.\d+\.\d+, main@[0-9a-f]{7} applied/);
+    expect((await sh(dir, "kubectl get namespace flux-system -o jsonpath='{.metadata.labels.app\\.kubernetes\\.io/version}'")).stdout).not.toBe("v2.9.4");
+    const kept = await sh(dir, "kind-cluster up");
+    expect(kept.stderr).toMatch(/✓ gitops\s+flux v\d+\.\d+\.\d+, main@/);
+  });
+
   it("after a rebuild, a commit is still applied", async () => {
     const rebuilt = await devcontainerUp(dir, "--remove-existing-container");
     containers.push(rebuilt.containerId);

@@ -55,4 +55,17 @@ describe("two dev containers start the same cluster at once", () => {
     }
     console.log(`[e2e] race: ${ROUNDS} rounds, each with one "created" and one "adopted", no node container destroyed (${outcomes.join("; ")})`);
   });
+
+  it("a lock left by a dev container that is gone is reclaimed, saying why", async () => {
+    await deleteClusters(testbed, CLUSTER);
+    const gone = "0".repeat(64);
+    const image = (await execa("docker", ["inspect", "-f", "{{.Config.Image}}", containers[0]!])).stdout.trim();
+    const labels = { "io.kind-cluster.lock": CLUSTER, "io.kind-cluster.lock.holder": gone, "io.kind-cluster.lock.pid": "1", "io.kind-cluster.lock.host": "elsewhere", "io.kind-cluster.lock.until": String(Date.now() + 3_600_000) };
+    await execa("docker", ["container", "create", "--name", `kind-cluster-lock-${CLUSTER}`, "--network", "none", ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]), image, "true"]);
+    const out = await sh(dirs[0]!, `kind-cluster up --name ${CLUSTER} --port ${PORT}`);
+    expect(out.exitCode, out.stderr).toBe(0);
+    expect(out.stderr).toContain(`removed a stale lock (kind-cluster-lock-${CLUSTER}: its holder container ${gone.slice(0, 12)} is gone)`);
+    expect(out.stderr).toMatch(/✓ cluster\s+created race2/);
+    expect((await execa("docker", ["ps", "-a", "-q", "--filter", `name=^kind-cluster-lock-${CLUSTER}$`])).stdout).toBe("");
+  });
 });
