@@ -53,7 +53,9 @@ async function main(): Promise<void> {
 
   console.log(`[demo] devcontainer up --workspace-folder ${dir}`);
   const up = await devcontainerUp(dir).finally(stopOfficialFeatures);
-  console.log(up.output.split("\n").filter((l) => /kind-cluster|^ [✓✗!] |^   \S|^NAME|control-plane/.test(l)).join("\n"));
+  // The devcontainer CLI prefixes a timestamp to the first line of each chunk of hook output.
+  const lines = up.output.split("\n").map((l) => l.replace(/^\[[0-9TZ:.-]+\] /, ""));
+  console.log(lines.filter((l) => /kind-cluster|^ [✓✗!] |^   \S|^NAME|control-plane/.test(l)).join("\n"));
   if (up.exitCode !== 0) throw new Error(`devcontainer up failed (exit ${up.exitCode}); full output above`);
   console.log(`[demo] dev container ${up.containerId?.slice(0, 12)} up in ${up.seconds.toFixed(1)}s`);
 
