@@ -1,8 +1,10 @@
 import { request } from "node:https";
 import type { Credentials } from "./kubeconfig/index.js";
-import type { ProbeStep } from "./route/choose.js";
 
 /** A minimal Kubernetes API client: TLS verified against the cluster CA, client-certificate auth. */
+
+/** The hops of a request, in order; a failed request names the one that failed. */
+export type ProbeStep = "dns" | "tcp" | "tls" | "api";
 export interface Endpoint {
   server: string;
   tlsServerName?: string;

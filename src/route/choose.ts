@@ -1,3 +1,4 @@
+import type { ProbeStep } from "../apiserver.js";
 import { API_PORT, controlPlaneName } from "../cluster.js";
 import type { RouteSetting } from "../options.js";
 
@@ -27,8 +28,6 @@ export interface RouteFacts {
   /** Docker Desktop forwards host.docker.internal to the host's loopback; a Linux engine does not. */
   dockerDesktop: boolean;
 }
-
-export type ProbeStep = "dns" | "tcp" | "tls" | "api";
 
 export interface ProbeOutcome {
   ok: boolean;
