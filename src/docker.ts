@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ZoneError } from "./errors.js";
 import { run, type RunResult } from "./proc.js";
 
@@ -94,7 +95,7 @@ export async function waitForDocker(timeoutMs: number, env: NodeJS.ProcessEnv = 
       return await dockerInfo(env);
     } catch (error) {
       if (Date.now() >= deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
     }
   }
 }
@@ -290,8 +291,22 @@ export async function anyLocalImage(): Promise<string | undefined> {
   return result.exitCode === 0 ? result.stdout.split("\n").find(Boolean) : undefined;
 }
 
-/** This process's container on the Docker host, or undefined when it does not run in one. */
-export async function selfContainerId(): Promise<string | undefined> {
+let selfId: Promise<string | undefined> | undefined;
+
+/**
+ * This process's container on the Docker host, or undefined when it does not run in one. Asked by
+ * several stages of one `up` (lock, route, registry, GitOps); a process never changes container, so
+ * it is found once (a failed lookup is not kept).
+ */
+export function selfContainerId(): Promise<string | undefined> {
+  selfId ??= findSelfContainer().catch((error: unknown) => {
+    selfId = undefined;
+    throw error;
+  });
+  return selfId;
+}
+
+async function findSelfContainer(): Promise<string | undefined> {
   const tables = await Promise.all(["/proc/self/mountinfo", "/proc/self/cgroup"].map((p) => readFile(p, "utf8").catch(() => "")));
   const fromTables = containerIdFrom(tables);
   if (fromTables) return fromTables;

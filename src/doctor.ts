@@ -5,6 +5,7 @@ import { fluxCliVersion } from "./flux.js";
 import { GIT_PATH, installedFluxVersion, observeGitOps } from "./gitops.js";
 import { nodeHostsFile, observeRegistry, pullFromNode, REGISTRY_NAME } from "./registry.js";
 import { readServiceConfig, readState } from "./serve/daemon.js";
+import type { GitOpsServiceConfig } from "./serve/gitops.js";
 import { readHead } from "./serve/head.js";
 import { isZoneError } from "./errors.js";
 import { kindKubeconfig, kindVersion } from "./kind.js";
@@ -176,7 +177,7 @@ async function gitopsHops(endpoint: Endpoint, cluster: ClusterView): Promise<Che
   const [cli, installed] = await Promise.all([fluxCliVersion().catch(() => undefined), installedFluxVersion(endpoint)]);
   checks.push({ zone: GITOPS, name: "flux", state: installed && installed === cli ? "ok" : "fail", detail: installed ? `controllers ${installed}, CLI ${cli ?? "missing"}` : "Flux is not installed in the cluster", fix: fixUp });
   const service = await readState("gitops");
-  const config = await readServiceConfig<{ host: string; port: number; repo: string }>("gitops");
+  const config = await readServiceConfig<GitOpsServiceConfig>("gitops");
   const url = config ? `http://${config.host}:${config.port}${GIT_PATH}/info/refs?service=git-upload-pack` : undefined;
   const fromNode = url && cluster.controlPlane ? await execInContainer(cluster.controlPlane.id, ["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", url], 15_000) : undefined;
   const served = service !== undefined && fromNode?.stdout === "200";

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { anyLocalImage, createContainer, inspectContainers, removeContainer, selfContainerId, type ContainerDetails } from "./docker.js";
 import { ZoneError } from "./errors.js";
 import { processStart } from "./pids.js";
@@ -83,6 +84,6 @@ export async function withHostLock<T>(options: HostLockOptions, fn: () => Promis
     }
     if (Date.now() > deadline)
       throw new ZoneError("docker host", `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for another dev container that holds ${options.purpose} (lock container ${name})`, `if no other dev container is starting this cluster, remove the lock: \`docker rm ${name}\``);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
   }
 }

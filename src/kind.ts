@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ZoneError } from "./errors.js";
 import { execInContainer } from "./docker.js";
 import { run } from "./proc.js";
@@ -74,7 +75,7 @@ export async function apiServerReadyInNode(controlPlaneId: string, timeoutMs: nu
     const result = await execInContainer(controlPlaneId, ["kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "--raw=/readyz", "--request-timeout=5s"], 15_000);
     if (result.exitCode === 0) return;
     last = result.stderr || result.stdout;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
   }
   throw new ZoneError(
     "kind cluster",

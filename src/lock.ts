@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { link, lstat, open, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
-import { processStart, procStat } from "./pids.js";
 import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ZoneError } from "./errors.js";
+import { processStart, procStat } from "./pids.js";
 
 /**
  * An exclusive lock file, `<file>.lock` as kubectl and kind name theirs (they create it empty with
@@ -48,7 +49,6 @@ interface Seen {
   text: string;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const code = (error: unknown) => (error as NodeJS.ErrnoException).code;
 
 let me: Promise<Holder> | undefined;

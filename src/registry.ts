@@ -61,8 +61,9 @@ export interface RegistryState {
   hostPort: number;
 }
 
-function publishedPort(container: ContainerDetails): number | undefined {
-  return container.bindings[`${REGISTRY_PORT}/tcp`]?.[0]?.hostPort;
+/** Where the Docker host publishes the registry's port. */
+function binding(container: ContainerDetails | undefined) {
+  return container?.bindings[`${REGISTRY_PORT}/tcp`]?.[0];
 }
 
 /** Our registry container, or undefined; a container of that name that we did not create is refused. */
@@ -81,7 +82,7 @@ export async function findRegistry(): Promise<ContainerDetails | undefined> {
 export async function ensureRegistry(hostPort: number, image: string): Promise<RegistryState> {
   const existing = await findRegistry();
   if (existing) {
-    const port = publishedPort(existing);
+    const port = binding(existing)?.hostPort;
     if (port !== hostPort)
       throw new ZoneError(
         "docker host",
@@ -144,8 +145,7 @@ const HOSTS_DIRECTORY_ON = /config_path = ['"][^'"]*\/etc\/containerd\/certs\.d/
  * its containerd config and containerd restarted (its containers keep running: each has its own shim).
  */
 async function enableHostsDirectory(node: ClusterNode): Promise<boolean> {
-  const dump = await execInContainer(node.id, ["containerd", "config", "dump"], 30_000);
-  if (dump.exitCode === 0 && HOSTS_DIRECTORY_ON.test(dump.stdout)) return false;
+  if (await readsHostsDirectory(node)) return false;
   const config = await execInContainer(node.id, ["cat", CONTAINERD_CONFIG], 15_000);
   if (/\[plugins\."io\.containerd\.grpc\.v1\.cri"\.registry\]/.test(config.stdout))
     throw new ZoneError(
@@ -160,14 +160,26 @@ async function enableHostsDirectory(node: ClusterNode): Promise<boolean> {
   return true;
 }
 
+/** Whether the node's containerd reads registry host files from certs.d (as `up` and `doctor` both ask). */
+async function readsHostsDirectory(node: ClusterNode): Promise<boolean> {
+  const dump = await execInContainer(node.id, ["containerd", "config", "dump"], 30_000);
+  return dump.exitCode === 0 && HOSTS_DIRECTORY_ON.test(dump.stdout);
+}
+
+/** Whether the node holds this hosts file exactly as we write it. */
+async function hostsFileState(node: ClusterNode, wanted: { file: string; toml: string }): Promise<"current" | "absent" | "differs"> {
+  const current = await execInContainer(node.id, ["cat", wanted.file], 15_000);
+  if (current.exitCode !== 0) return "absent";
+  return current.stdout === wanted.toml.trimEnd() ? "current" : "differs";
+}
+
 /** Writes the registry host configuration into each node's containerd; returns the nodes changed. */
 export async function configureNodes(nodes: readonly ClusterNode[], hostPort: number): Promise<string[]> {
   const changed: string[] = [];
   for (const node of nodes) {
     let wrote = await enableHostsDirectory(node);
     for (const { file, toml } of nodeHosts(hostPort)) {
-      const current = await execInContainer(node.id, ["cat", file], 15_000);
-      if (current.exitCode === 0 && current.stdout === toml.trimEnd()) continue;
+      if ((await hostsFileState(node, { file, toml })) === "current") continue;
       const dir = file.slice(0, file.lastIndexOf("/"));
       const mkdir = await execInContainer(node.id, ["mkdir", "-p", dir], 15_000);
       const write = mkdir.exitCode === 0 ? await execInContainer(node.id, ["tee", file], 15_000, toml) : mkdir;
@@ -192,23 +204,22 @@ export interface RegistryView {
 /** The registry as the Docker host shows it (refuses a foreign container of our name, like up). */
 export async function observeRegistry(network: string | undefined): Promise<RegistryView> {
   const container = await findRegistry();
-  const binding = container?.bindings[`${REGISTRY_PORT}/tcp`]?.[0];
+  const published = binding(container);
   return {
     exists: container !== undefined,
     running: container?.running ?? false,
-    published: binding ? `${binding.hostIp}:${binding.hostPort}` : undefined,
+    published: published ? `${published.hostIp}:${published.hostPort}` : undefined,
     onNetwork: network !== undefined && container?.networks[network] !== undefined,
   };
 }
 
 /** Whether a node's containerd reads the registry host files, and has ours for localhost:<port>. */
 export async function nodeHostsFile(node: ClusterNode, hostPort: number): Promise<{ ok: boolean; detail: string }> {
-  const dump = await execInContainer(node.id, ["containerd", "config", "dump"], 30_000);
-  if (!HOSTS_DIRECTORY_ON.test(dump.stdout)) return { ok: false, detail: `${node.name}'s containerd does not read ${CERTS_D} (config_path)` };
-  const [wanted] = nodeHosts(hostPort);
-  const current = await execInContainer(node.id, ["cat", wanted!.file], 15_000);
-  if (current.exitCode !== 0) return { ok: false, detail: `${node.name} has no ${wanted!.file}` };
-  return current.stdout === wanted!.toml.trimEnd() ? { ok: true, detail: `${node.name}: ${wanted!.file}` } : { ok: false, detail: `${node.name}: ${wanted!.file} differs from what kind-cluster writes` };
+  if (!(await readsHostsDirectory(node))) return { ok: false, detail: `${node.name}'s containerd does not read ${CERTS_D} (config_path)` };
+  const wanted = nodeHosts(hostPort)[0]!;
+  const state = await hostsFileState(node, wanted);
+  if (state === "absent") return { ok: false, detail: `${node.name} has no ${wanted.file}` };
+  return state === "current" ? { ok: true, detail: `${node.name}: ${wanted.file}` } : { ok: false, detail: `${node.name}: ${wanted.file} differs from what kind-cluster writes` };
 }
 
 /**

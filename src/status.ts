@@ -7,6 +7,7 @@ import type { Settings } from "./options.js";
 import { observeGitOps } from "./gitops.js";
 import { observeRegistry, REGISTRY_NAME } from "./registry.js";
 import { readServiceConfig, readState } from "./serve/daemon.js";
+import type { GitOpsServiceConfig } from "./serve/gitops.js";
 import { readHead } from "./serve/head.js";
 
 /** `kind-cluster status`: the three zones at a glance, one line each. Changes nothing. */
@@ -76,7 +77,7 @@ async function registryStatus(network: string | undefined): Promise<NonNullable<
 async function gitopsStatus(entry: ClusterEntry | undefined): Promise<NonNullable<Status["gitops"]>> {
   if (!entry) return { error: "the API server is not reachable" };
   try {
-    const repo = (await readServiceConfig<{ repo: string }>("gitops"))?.repo;
+    const repo = (await readServiceConfig<GitOpsServiceConfig>("gitops"))?.repo;
     const [view, head] = await Promise.all([observeGitOps(entry), repo ? readHead(repo).catch(() => undefined) : undefined]);
     const ks = view.kustomization;
     return { following: view.branch, head: head?.commit, applied: ks?.applied, ready: ks?.ready, message: ks?.ready ? undefined : (ks?.message ?? view.source?.message) };

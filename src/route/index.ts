@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { ApiError, listNodes, type NodeSummary } from "../apiserver.js";
 import type { ClusterView } from "../cluster.js";
 import { connectNetwork, inspectContainers, selfContainerId, type DockerInfo } from "../docker.js";
@@ -100,7 +101,7 @@ export async function connect(settings: Settings, cluster: ClusterView, facts: R
     }
     const allPermanent = candidates.every((c) => last.has(c) && permanent(last.get(c)!));
     if (allPermanent || Date.now() >= deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
   }
   throw new ZoneError(
     "route",

@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { ZoneError } from "../errors.js";
 import { processStart } from "../pids.js";
@@ -68,7 +69,7 @@ async function stop(state: ServiceState): Promise<void> {
   } catch {
     return;
   }
-  for (let i = 0; i < 50 && (await processStart(state.pid)) === state.started; i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && (await processStart(state.pid)) === state.started; i++) await sleep(100);
 }
 
 export async function stopService(service: ServiceName): Promise<boolean> {
@@ -103,7 +104,7 @@ export async function ensureService(service: ServiceName, config: object): Promi
   while (Date.now() < deadline && !exited) {
     const state = await readState(service);
     if (state?.ready && state.pid === child.pid) return { action: current ? "restarted" : "started", state };
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   const tail = (await readFile(paths.log, "utf8").catch(() => "")).trim().split("\n").slice(-8).join("\n");
   throw new ZoneError("dev container", `the ${service} service did not start${exited ? " (it exited)" : " within 10s"}`, `read its log: ${paths.log}`, tail);

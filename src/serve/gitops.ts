@@ -1,8 +1,9 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Endpoint } from "../apiserver.js";
 import { GIT_PATH, observeGitOps, requestReconcile } from "../gitops.js";
 import { readKubeconfig } from "../kubeconfig/index.js";
 import { startGitServer } from "./git-server.js";
-import { readHead, watchHead, type Head } from "./head.js";
+import { watchHead, type Head } from "./head.js";
 
 /**
  * The GitOps service in zone 1: the workspace repository served read-only on the cluster's network,
@@ -21,7 +22,6 @@ export interface GitOpsServiceConfig {
 
 const ASK_AGAIN_MS = 5_000;
 const GIVE_UP_MS = 5 * 60_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startGitOpsService(config: GitOpsServiceConfig, log: (line: string) => void): Promise<{ close(): Promise<void>; summary: string }> {
   const server = await startGitServer({ repo: config.repo, host: config.host, port: config.port, path: GIT_PATH, log });
@@ -59,8 +59,8 @@ export async function startGitOpsService(config: GitOpsServiceConfig, log: (line
   };
 
   const watcher = watchHead(config.repo, (head) => void deliver(head, "HEAD moved"));
-  // Commits made while the service was down are delivered now.
-  void readHead(config.repo).then((head) => deliver(head, "service started"), (error: Error) => log(`cannot read HEAD: ${error.message}`));
+  // Commits made while the service was down are delivered now: the HEAD the watch starts from.
+  void watcher.ready.then((head) => (head ? deliver(head, "service started") : log(`cannot read HEAD of ${config.repo} (no commit yet?); watching for one`)));
   return {
     summary: `${server.url} (read-only), watching ${config.repo}`,
     close: async () => {

@@ -17,7 +17,6 @@ export interface RelayConfig {
 
 type Config = { configHash: string } & (RelayConfig | GitOpsServiceConfig);
 
-
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 
 async function start(service: ServiceName, config: Config): Promise<{ close(): Promise<void>; summary: string }> {

@@ -9,9 +9,7 @@ import { renderKindConfig } from "../kind-config.js";
 import { defaultGateway } from "../route/self.js";
 import { chooseApiServerAddress, exposureWarning } from "../route/index.js";
 import type { StageHandle } from "../log.js";
-import { need, type Stage, type UpContext } from "./context.js";
-
-type Action = "created" | "adopted" | "started" | "re-created";
+import { need, type ClusterAction, type Stage, type UpContext } from "./context.js";
 
 /**
  * Zone 3 exists and runs: created when absent, adopted when running, started when stopped. Creation
@@ -23,9 +21,11 @@ export const clusterStage: Stage = {
   async run(ctx, status) {
     const { settings } = ctx;
     let view = await observeCluster(settings.clusterName);
-    let action: Action = "adopted";
+    let action: ClusterAction = "adopted";
     let kindKubeconfig: string | undefined;
-    if (view.state === "absent" || cutOff(await completion(view.controlPlane ?? view.nodes[0]!))) {
+    // Read once from the control plane's files; starting the nodes does not change it.
+    let done = view.state === "absent" ? undefined : await completion(view.controlPlane ?? view.nodes[0]!);
+    if (!done || cutOff(done)) {
       const lock = {
         key: settings.clusterName,
         purpose: `the creation of cluster ${settings.clusterName}`,
@@ -35,6 +35,7 @@ export const clusterStage: Stage = {
         onReclaim: (why: string) => ctx.logger.info(`removed a stale lock (${why})`),
       };
       ({ view, action, kindKubeconfig } = await withHostLock(lock, () => createUnlessPresent(ctx, status)));
+      done = undefined; // created, re-created or adopted from another dev container: not what was read above
     }
     checkAdoptable(ctx, view);
     if (view.state !== "running") {
@@ -46,8 +47,8 @@ export const clusterStage: Stage = {
     if (exposed) status.warn(exposed);
     const workers = view.nodes.length - 1;
     status.note(`${action} ${settings.clusterName}${workers > 0 ? ` (+${workers} worker${workers > 1 ? "s" : ""})` : ""}, API on ${view.api?.hostIp || "*"}:${view.api?.hostPort}`);
-    const done = kindKubeconfig ? { everReady: false, kubeadmRan: true } : await completion(view.controlPlane!);
-    ctx.cluster = { ...view, action, kindKubeconfig, everReady: done.everReady };
+    const everReady = kindKubeconfig ? false : (done ?? (await completion(view.controlPlane!))).everReady;
+    ctx.cluster = { ...view, action, kindKubeconfig, everReady };
   },
 };
 
@@ -56,10 +57,10 @@ function createTimeoutMs(ctx: UpContext): number {
 }
 
 /** Under the host lock: look again (another dev container may have just created it), then create. */
-async function createUnlessPresent(ctx: UpContext, status: StageHandle): Promise<{ view: ClusterView; action: Action; kindKubeconfig?: string }> {
+async function createUnlessPresent(ctx: UpContext, status: StageHandle): Promise<{ view: ClusterView; action: ClusterAction; kindKubeconfig?: string }> {
   const name = ctx.settings.clusterName;
   let view = await observeCluster(name);
-  let action: Action = "created";
+  let action: ClusterAction = "created";
   if (view.state !== "absent") {
     if (!cutOff(await completion(view.controlPlane ?? view.nodes[0]!))) return { view, action: "adopted" };
     status.warn(`cluster ${name} was never completed: its creation was cut off before kubeadm ran, so it holds nothing; deleting and re-creating it`);

@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { listNodes, type NodeSummary } from "../apiserver.js";
 import { markReady } from "../cluster.js";
 import { ZoneError } from "../errors.js";
-import { need, type Stage } from "./context.js";
+import { apiEndpoint, need, type Stage } from "./context.js";
 
 /** Every node reports Ready (kind's own --wait only warns when it times out, so readiness is ours to check). */
 export const readyStage: Stage = {
@@ -10,7 +11,7 @@ export const readyStage: Stage = {
     const { settings } = ctx;
     const connection = need(ctx, "connection");
     const cluster = need(ctx, "cluster");
-    const endpoint = { server: connection.candidate.server, tlsServerName: connection.candidate.tlsServerName, credentials: need(ctx, "credentials") };
+    const endpoint = apiEndpoint(ctx);
     const deadline = Date.now() + settings.waitSeconds * 1000;
     let nodes: NodeSummary[] = connection.nodes;
     while (!(nodes.length > 0 && nodes.every((n) => n.ready))) {
@@ -27,7 +28,7 @@ export const readyStage: Stage = {
         );
       }
       // A quarter of a second: the question is cheap, and a whole second would be added to every new cluster.
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
       nodes = await listNodes(endpoint, 5_000).catch(() => nodes);
     }
     // Recorded in the control plane: a later `up` knows this cluster was completed (see cluster.ts).

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { applyObject } from "../apiserver.js";
 import { ZoneError } from "../errors.js";
 import { fluxCliVersion, fluxInstall } from "../flux.js";
@@ -67,6 +68,6 @@ async function waitForRevision(endpoint: Parameters<typeof observeGitOps>[0], co
     if (view.source && !view.source.ready) why = `the source is not Ready: ${view.source.message ?? view.source.reason}`;
     else if (ks && !ks.ready) why = ks.message ?? ks.reason ?? why;
     if (Date.now() >= deadline) return { ok: false, why };
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
   }
 }

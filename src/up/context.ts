@@ -7,6 +7,9 @@ import type { Settings } from "../options.js";
 import type { Connection, RouteFacts } from "../route/index.js";
 
 /** What every stage of `up` reads, and what earlier stages learned for later ones (nothing is read twice). */
+/** What the cluster stage did. */
+export type ClusterAction = "created" | "adopted" | "started" | "re-created";
+
 export interface UpContext {
   readonly settings: Settings;
   /** The workspace folder (the hooks' working directory): relative kindConfig paths start here. */
@@ -21,7 +24,7 @@ export interface UpContext {
   /** docker: the engine's facts. */
   docker?: DockerInfo;
   /** cluster: the cluster as it stands once created, adopted or started. */
-  cluster?: ClusterView & { action: "created" | "adopted" | "started" | "re-created"; kindKubeconfig?: string; everReady: boolean };
+  cluster?: ClusterView & { action: ClusterAction; kindKubeconfig?: string; everReady: boolean };
   /** route: what the candidates were derived from, the chosen route, and the credentials it was proven with. */
   facts?: RouteFacts;
   connection?: Connection;
