@@ -6,10 +6,10 @@ import type { Logger, StageHandle } from "../log.js";
 import type { Settings } from "../options.js";
 import type { Connection, RouteFacts } from "../route/index.js";
 
-/** What every stage of `up` reads, and what earlier stages learned for later ones (nothing is read twice). */
 /** What the cluster stage did. */
 export type ClusterAction = "created" | "adopted" | "started" | "re-created";
 
+/** What every stage of `up` reads, and what earlier stages learned for later ones (nothing is read twice). */
 export interface UpContext {
   readonly settings: Settings;
   /** The workspace folder (the hooks' working directory): relative kindConfig paths start here. */
