@@ -1,6 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { isZoneError } from "./errors.js";
-import { contextName, kubeconfigPath } from "./kubeconfig/index.js";
 import { createLogger } from "./log.js";
 import {
   DEFAULT_SETTINGS,
@@ -141,6 +140,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return new Promise<number>(() => undefined);
   }
   const settings = loadSettings(args.flags);
+  // Every command below edits or reads the kubeconfig; loaded here, not at start-up (it brings the YAML parser).
+  const { contextName, kubeconfigPath } = await import("./kubeconfig/index.js");
   const kubeconfig = kubeconfigPath(process.env);
   const logger = createLogger();
   switch (args.command) {
