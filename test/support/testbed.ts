@@ -36,10 +36,34 @@ export async function nodeContainers(cluster: string): Promise<Array<{ id: strin
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Deletes clusters from the host side with the test bed's kind (test clean-up). */
+/**
+ * Deletes clusters from the host side with the test bed's kind (test clean-up). A flake of this engine
+ * (docs: Debian's Docker 20.10 with runc 1.1.5 on cgroup v1) can leave a pod's cgroup inside a node
+ * FROZEN, and Docker then cannot kill the node ("did not receive an exit event"): thaw, and delete again.
+ */
 export async function deleteClusters(testbed: Testbed, ...names: string[]): Promise<void> {
   const { execa } = await import("execa");
-  for (const name of names) await execa(testbed.kind, ["delete", "cluster", "--name", name], { reject: false });
+  for (const name of names) {
+    const deleted = await execa(testbed.kind, ["delete", "cluster", "--name", name], { reject: false });
+    if (deleted.exitCode !== 0 && (await thawNodes(name)) > 0) await execa(testbed.kind, ["delete", "cluster", "--name", name], { reject: false });
+  }
+}
+
+/** Thaws every frozen cgroup under a cluster's node containers (cgroup v1 freezer); returns how many. */
+async function thawNodes(cluster: string): Promise<number> {
+  const { readFile, readdir, writeFile } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  let thawed = 0;
+  const visit = async (dir: string): Promise<void> => {
+    const state = await readFile(join(dir, "freezer.state"), "utf8").catch(() => "THAWED");
+    if (state.trim() !== "THAWED") {
+      await writeFile(join(dir, "freezer.state"), "THAWED");
+      thawed++;
+    }
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (entry.isDirectory()) await visit(join(dir, entry.name));
+  };
+  for (const node of await nodeContainers(cluster)) await visit(`/sys/fs/cgroup/freezer/docker/${node.id}`);
+  return thawed;
 }
 
 /** The devcontainer project's Dockerfile: the base image plus a non-root user whose uid owns nothing. */
