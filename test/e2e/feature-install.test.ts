@@ -102,6 +102,9 @@ describe("a corrupt download", () => {
     const bad = await makeProject({ image: testbed.baseImage, options: { ...testbed.featureOptions, createCluster: false, downloadMirror: `http://${ip}:8080` } });
     const result = await devcontainerUp(bad);
     cleanup.push(result.containerId);
+    // The classic builder leaves the container of the step that failed behind (exited): not ours to keep.
+    const leftovers = await execa("docker", ["ps", "-aq", "--filter", "status=exited", "--filter", `since=${id}`]);
+    cleanup.push(...leftovers.stdout.split("\n").filter(Boolean));
     expect(source.protocol).toBe("http:");
     expect(result.exitCode).not.toBe(0);
     expect(result.output).toMatch(/checksum mismatch for kind v\d+\.\d+\.\d+ from http:\/\/[\d.]+:8080\/kind\//);
