@@ -37,8 +37,8 @@ export async function nodeContainers(cluster: string): Promise<Array<{ id: strin
 }
 
 /**
- * Deletes clusters from the host side with the test bed's kind (test clean-up). A flake of this engine
- * (docs: Debian's Docker 20.10 with runc 1.1.5 on cgroup v1) can leave a pod's cgroup inside a node
+ * Deletes clusters from the host side with the test bed's kind (test clean-up). A flake of the test
+ * bed's engine (Debian's Docker 20.10, runc 1.1.5, cgroup v1) can leave a pod's cgroup inside a node
  * FROZEN, and Docker then cannot kill the node ("did not receive an exit event"): thaw, and delete again.
  */
 export async function deleteClusters(testbed: Testbed, ...names: string[]): Promise<void> {
