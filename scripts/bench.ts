@@ -42,7 +42,7 @@ interface Way {
 
 /**
  * Several ways of doing one thing, run in turns (A, B, C, A, B, C...) rather than all of A first: the
- * machine drifts over minutes (a new cluster took 22 s to 28 s here), and taking turns spreads that
+ * machine drifts over minutes (a new cluster took 20 s to 31 s here), and taking turns spreads that
  * drift over every way instead of charging it to whichever ran last. Returns each way's times.
  */
 async function inTurns<const W extends readonly Way[]>(runs: number, ways: W): Promise<{ [K in keyof W]: number[] }> {
