@@ -25,7 +25,8 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           // ghcr.io's official Features (our installsAfter) served by a local stand-in: see the file.
-          globalSetup: ["test/support/official-features.ts"],
+          // Afterwards, the images built for the throwaway projects are removed.
+          globalSetup: ["test/support/official-features.ts", "test/support/project-images.ts"],
           testTimeout: 600_000,
           hookTimeout: 900_000,
         },

@@ -4,10 +4,10 @@
 import { writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { execa } from "execa";
-import { devcontainerUp, removeContainer, sh } from "../test/support/devcontainer.js";
+import { devcontainerUp, removeContainer, removeProjectImages, sh } from "../test/support/devcontainer.js";
 import { devProject } from "../test/support/project.js";
 import { setup as serveOfficialFeatures, teardown as stopOfficialFeatures } from "../test/support/official-features.js";
-import { deleteClusters, nodeContainers, readTestbed } from "../test/support/testbed.js";
+import { deleteClusters, nodeContainers, readTestbed, removeRegistry } from "../test/support/testbed.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FAST_RUNS = Number(process.env.BENCH_FAST_RUNS ?? 7);
@@ -153,6 +153,10 @@ async function measure(): Promise<void> {
 
   for (const id of [...containers, up.containerId]) await removeContainer(id);
   await deleteClusters(testbed, name);
+  await removeRegistry();
+  const apps = await execa("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=localhost:5001/app", "--filter", "reference=bench/app"]);
+  await execa("docker", ["rmi", ...apps.stdout.split("\n").filter(Boolean)], { reject: false });
+  await removeProjectImages();
 
   const table = [
     "| figure | kind-cluster | compared with | baseline | target | met |",

@@ -33,7 +33,11 @@ afterAll(async () => {
   await execa("bash", [DAEMON, "stop"], { reject: false });
 });
 
-/** A dev container whose image already has the old Docker CLI in /usr/bin, with the daemon's socket mounted. */
+/**
+ * A dev container whose image already has the old Docker CLI in /usr/bin, with the daemon's socket mounted.
+ * Built without the layer cache: the install step's message is only printed when that step runs, and an
+ * earlier run of the same Feature on this host would otherwise have cached it.
+ */
 async function projectWithOldCli(options: Record<string, string | boolean>): Promise<{ dir: string; up: UpResult }> {
   const dir = await devProject({
     options: { createCluster: false, ...options },
@@ -41,7 +45,7 @@ async function projectWithOldCli(options: Record<string, string | boolean>): Pro
     config: { mounts: [`type=bind,source=${socketDir},target=/run/min-api`] },
   });
   await copyFile(OLD_CLI, join(dir, ".devcontainer", "docker"));
-  const up = await devcontainerUp(dir);
+  const up = await devcontainerUp(dir, "--build-no-cache");
   containers.push(up.containerId);
   return { dir, up };
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devcontainerUp, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
 import { ensureBusyboxImage } from "../support/images.js";
 import { devProject } from "../support/project.js";
-import { deleteClusters, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
+import { deleteClusters, nodeContainers, readTestbed, removeRegistry, type Testbed } from "../support/testbed.js";
 
 /**
  * A Git commit alone deploys: Flux in the cluster follows the workspace repository's checked-out branch
@@ -62,6 +62,7 @@ const workspaceHash = async () => (await execa("bash", ["-c", `cd '${dir}' && fi
 beforeAll(async () => {
   testbed = readTestbed();
   await deleteClusters(testbed, CLUSTER);
+  await removeRegistry();
   dir = await devProject({
     options: { clusterName: CLUSTER, apiServerPort: "6485", gitops: "flux", gitopsPath: PATH_IN_REPO, localRegistry: true },
     files: { [`${PATH_IN_REPO}/greeting.yaml`]: configMap("greeting", "first") },
@@ -80,6 +81,8 @@ afterAll(async () => {
   console.log(`[e2e] gitops: ${timings.map(([w, s]) => `${w} ${s.toFixed(1)}s`).join("; ")}`);
   for (const id of containers) await removeContainer(id);
   await deleteClusters(testbed, CLUSTER);
+  await removeRegistry();
+  await execa("docker", ["rmi", "localhost:5001/web:1"], { reject: false });
 });
 
 describe("the GitOps loop comes up with the dev container", () => {

@@ -1,9 +1,10 @@
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REGISTRY_NAME } from "../../src/registry.js";
 import { devcontainerUp, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
 import { ensureBusyboxImage } from "../support/images.js";
 import { upDevProject } from "../support/project.js";
-import { deleteClusters, nodeContainers, readTestbed, type Testbed } from "../support/testbed.js";
+import { deleteClusters, nodeContainers, readTestbed, removeRegistry, type Testbed } from "../support/testbed.js";
 
 /**
  * The local registry, end to end, as the non-root user: build in the dev container, push to
@@ -11,7 +12,7 @@ import { deleteClusters, nodeContainers, readTestbed, type Testbed } from "../su
  * does not go through the host's daemon; a host restart, a rebuild, a re-created cluster; and the faults.
  */
 const CLUSTER = "reg";
-const REGISTRY = "kind-cluster-registry";
+const REGISTRY = REGISTRY_NAME;
 const KIND_YAML = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n  - role: worker\n";
 let testbed: Testbed;
 let dir = "";
@@ -48,8 +49,7 @@ async function forgetOnNodes(image: string) {
 beforeAll(async () => {
   testbed = readTestbed();
   await deleteClusters(testbed, CLUSTER);
-  await execa("docker", ["rm", "-f", REGISTRY], { reject: false });
-  await execa("docker", ["volume", "rm", "kind-cluster-registry-data"], { reject: false });
+  await removeRegistry();
   ({ dir, up } = await upDevProject({
     options: { clusterName: CLUSTER, apiServerPort: "6480", localRegistry: true, kindConfig: "kind.yaml", waitSeconds: "240" },
     files: { "kind.yaml": KIND_YAML },
@@ -60,7 +60,10 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const id of containers) await removeContainer(id);
   await deleteClusters(testbed, CLUSTER, "reg-late");
-  await execa("docker", ["rm", "-f", REGISTRY, "registry-squatter", "registry-port-holder"], { reject: false });
+  await execa("docker", ["rm", "-f", "registry-squatter", "registry-port-holder"], { reject: false });
+  await removeRegistry();
+  // The images the dev container built went to the host's daemon: they go too.
+  await execa("docker", ["rmi", "localhost:5001/hello:1", "localhost:5001/hello:2", "localhost:5001/hello:3"], { reject: false });
 });
 
 describe("a local registry wired into the cluster", () => {

@@ -27,9 +27,12 @@ export async function devcontainerCli(args: readonly string[]): Promise<{ exitCo
   return { exitCode: result.exitCode ?? 1, stdout: result.stdout, all: result.all ?? "" };
 }
 
+/** Every throwaway project's folder starts so; the CLI names its images after the folder: vsc-kc-project-*. */
+const PROJECT_PREFIX = "kc-project-";
+
 /** A project folder whose .devcontainer holds a copy of our Feature, as a user would vendor it. */
 export async function makeProject(spec: ProjectSpec): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "kc-project-"));
+  const dir = await mkdtemp(join(tmpdir(), PROJECT_PREFIX));
   await chmod(dir, 0o755); // like a checkout: readable by the container's non-root user
   await mkdir(join(dir, ".devcontainer"), { recursive: true });
   const ref = spec.featureRef ?? "./kind-cluster";
@@ -87,4 +90,18 @@ export async function sh(dir: string, script: string, options: { root?: string }
 
 export async function removeContainer(id: string | undefined): Promise<void> {
   if (id) await execa("docker", ["rm", "-f", id], { reject: false });
+}
+
+/**
+ * Removes the images the devcontainer CLI built for throwaway projects (several GB per end-to-end run
+ * otherwise). Only those names; an image a container still uses, even a stopped one, is refused by
+ * Docker and stays. Returns how many were removed.
+ */
+export async function removeProjectImages(): Promise<number> {
+  const listed = await execa("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+  let removed = 0;
+  for (const ref of listed.stdout.split("\n").filter((r) => r.startsWith(`vsc-${PROJECT_PREFIX}`))) {
+    if ((await execa("docker", ["rmi", ref], { reject: false })).exitCode === 0) removed++;
+  }
+  return removed;
 }

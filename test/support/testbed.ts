@@ -66,6 +66,14 @@ async function thawNodes(cluster: string): Promise<number> {
   return thawed;
 }
 
+/** Removes the local registry and its volume, as the Feature names them (clean state before and after a test). */
+export async function removeRegistry(): Promise<void> {
+  const { execa } = await import("execa");
+  const { REGISTRY_NAME, REGISTRY_VOLUME } = await import("../../src/registry.js");
+  await execa("docker", ["rm", "-f", REGISTRY_NAME], { reject: false });
+  await execa("docker", ["volume", "rm", REGISTRY_VOLUME], { reject: false });
+}
+
 /** The devcontainer project's Dockerfile: the base image plus a non-root user whose uid owns nothing. */
 export function devUserDockerfile(base: string, extra = ""): string {
   return `FROM ${base}\nRUN useradd --create-home --uid 1234 --shell /bin/bash dev\n${extra}`;
