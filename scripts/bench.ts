@@ -4,7 +4,7 @@
 import { writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { execa } from "execa";
-import { devcontainerUp, removeContainer, removeProjectImages, sh } from "../test/support/devcontainer.js";
+import { devcontainerUp, imageRefs, removeContainer, removeImages, removeProjectImages, sh } from "../test/support/devcontainer.js";
 import { devProject } from "../test/support/project.js";
 import { setup as serveOfficialFeatures, teardown as stopOfficialFeatures } from "../test/support/official-features.js";
 import { deleteClusters, nodeContainers, readTestbed, removeRegistry } from "../test/support/testbed.js";
@@ -154,8 +154,7 @@ async function measure(): Promise<void> {
   for (const id of [...containers, up.containerId]) await removeContainer(id);
   await deleteClusters(testbed, name);
   await removeRegistry();
-  const apps = await execa("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=localhost:5001/app", "--filter", "reference=bench/app"]);
-  await execa("docker", ["rmi", ...apps.stdout.split("\n").filter(Boolean)], { reject: false });
+  await removeImages((await imageRefs()).filter((ref) => /^(localhost:5001|bench)\/app:/.test(ref)));
   await removeProjectImages();
 
   const table = [

@@ -2,7 +2,7 @@ import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devcontainerCli } from "../support/devcontainer.js";
+import { devcontainerCli, imageRefs, removeImages } from "../support/devcontainer.js";
 import { deleteClusters, readTestbed, type Testbed } from "../support/testbed.js";
 
 /**
@@ -11,9 +11,12 @@ import { deleteClusters, readTestbed, type Testbed } from "../support/testbed.js
  */
 let testbed: Testbed;
 let project = "";
+/** The host's images before the run: the harness names its own after a timestamp (vsc-<ms>-<hash>-features). */
+let imagesBefore = new Set<string>();
 
 beforeAll(async () => {
   testbed = readTestbed();
+  imagesBefore = new Set(await imageRefs());
   await deleteClusters(testbed, "scenario");
   project = await mkdtemp(join(tmpdir(), "features-test-"));
   await cp("features", project, { recursive: true });
@@ -28,6 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await deleteClusters(testbed, "scenario");
+  await removeImages((await imageRefs()).filter((ref) => !imagesBefore.has(ref) && /^vsc-\d+-/.test(ref)));
 });
 
 describe("devcontainer features test", () => {

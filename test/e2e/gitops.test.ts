@@ -1,7 +1,7 @@
 import { chown } from "node:fs/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devcontainerUp, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
+import { devcontainerUp, removeContainer, removeImages, sh, type UpResult } from "../support/devcontainer.js";
 import { ensureBusyboxImage } from "../support/images.js";
 import { devProject } from "../support/project.js";
 import { deleteClusters, nodeContainers, readTestbed, removeRegistry, type Testbed } from "../support/testbed.js";
@@ -82,7 +82,7 @@ afterAll(async () => {
   for (const id of containers) await removeContainer(id);
   await deleteClusters(testbed, CLUSTER);
   await removeRegistry();
-  await execa("docker", ["rmi", "localhost:5001/web:1"], { reject: false });
+  await removeImages(["localhost:5001/web:1"]);
 });
 
 describe("the GitOps loop comes up with the dev container", () => {

@@ -1,7 +1,7 @@
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REGISTRY_NAME } from "../../src/registry.js";
-import { devcontainerUp, removeContainer, sh, type UpResult } from "../support/devcontainer.js";
+import { devcontainerUp, removeContainer, removeImages, sh, type UpResult } from "../support/devcontainer.js";
 import { ensureBusyboxImage } from "../support/images.js";
 import { upDevProject } from "../support/project.js";
 import { deleteClusters, nodeContainers, readTestbed, removeRegistry, type Testbed } from "../support/testbed.js";
@@ -63,7 +63,7 @@ afterAll(async () => {
   await execa("docker", ["rm", "-f", "registry-squatter", "registry-port-holder"], { reject: false });
   await removeRegistry();
   // The images the dev container built went to the host's daemon: they go too.
-  await execa("docker", ["rmi", "localhost:5001/hello:1", "localhost:5001/hello:2", "localhost:5001/hello:3"], { reject: false });
+  await removeImages(["localhost:5001/hello:1", "localhost:5001/hello:2", "localhost:5001/hello:3"]);
 });
 
 describe("a local registry wired into the cluster", () => {

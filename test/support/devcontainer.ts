@@ -92,16 +92,19 @@ export async function removeContainer(id: string | undefined): Promise<void> {
   if (id) await execa("docker", ["rm", "-f", id], { reject: false });
 }
 
-/**
- * Removes the images the devcontainer CLI built for throwaway projects (several GB per end-to-end run
- * otherwise). Only those names; an image a container still uses, even a stopped one, is refused by
- * Docker and stays. Returns how many were removed.
- */
-export async function removeProjectImages(): Promise<number> {
-  const listed = await execa("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+/** Every image on the host, as repository:tag. */
+export async function imageRefs(): Promise<string[]> {
+  return (await execa("docker", ["images", "--format", "{{.Repository}}:{{.Tag}}"])).stdout.split("\n").filter(Boolean);
+}
+
+/** Removes these images; one a container still uses, even a stopped one, is refused by Docker and stays. Returns how many went. */
+export async function removeImages(refs: readonly string[]): Promise<number> {
   let removed = 0;
-  for (const ref of listed.stdout.split("\n").filter((r) => r.startsWith(`vsc-${PROJECT_PREFIX}`))) {
-    if ((await execa("docker", ["rmi", ref], { reject: false })).exitCode === 0) removed++;
-  }
+  for (const ref of refs) if ((await execa("docker", ["rmi", ref], { reject: false })).exitCode === 0) removed++;
   return removed;
+}
+
+/** Removes the images the devcontainer CLI built for throwaway projects (several GB per end-to-end run otherwise), only those. */
+export async function removeProjectImages(): Promise<number> {
+  return removeImages((await imageRefs()).filter((ref) => ref.startsWith(`vsc-${PROJECT_PREFIX}`)));
 }
