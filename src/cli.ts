@@ -1,5 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { isZoneError } from "./errors.js";
+// The names only: the kubeconfig's front door (./kubeconfig/index.js) brings the YAML parser, which start-up must not load.
+import { contextName, kubeconfigPath } from "./kubeconfig/names.js";
 import { createLogger } from "./log.js";
 import {
   DEFAULT_SETTINGS,
@@ -140,8 +142,6 @@ async function main(argv: readonly string[]): Promise<number> {
     return new Promise<number>(() => undefined);
   }
   const settings = loadSettings(args.flags);
-  // Every command below edits or reads the kubeconfig; loaded here, not at start-up (it brings the YAML parser).
-  const { contextName, kubeconfigPath } = await import("./kubeconfig/index.js");
   const kubeconfig = kubeconfigPath(process.env);
   const logger = createLogger();
   switch (args.command) {

@@ -1,8 +1,8 @@
-import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { withLocks } from "../lock.js";
 import { credentialsFromKind, decodeKubeconfig, type ClusterEntry, type Credentials } from "./document.js";
 import { ensureDir, readBytes, writeKubeconfigFile } from "./file.js";
+import { contextName, kubeconfigFiles } from "./names.js";
 import { mergedView, planExport, planRemove, type Rewrite, type SourceFile } from "./plan.js";
 
 /**
@@ -12,22 +12,7 @@ import { mergedView, planExport, planRemove, type Rewrite, type SourceFile } fro
  */
 export type { ClusterEntry, Credentials };
 export { credentialsFromKind };
-
-/** kind's naming: the cluster, user and context of a cluster are all `kind-<clusterName>`. */
-export function contextName(clusterName: string): string {
-  return `kind-${clusterName}`;
-}
-
-/** The kubeconfig kubectl uses: $KUBECONFIG (its files deduplicated, as client-go does) or ~/.kube/config. */
-export function kubeconfigPath(env: NodeJS.ProcessEnv, home = homedir()): string {
-  const files = kubeconfigFiles(env.KUBECONFIG ?? "");
-  return files.length > 0 ? files.join(":") : join(home, ".kube", "config");
-}
-
-/** The files of a kubeconfig list: client-go splits on ":", skips empty names and keeps the first of duplicates. */
-export function kubeconfigFiles(list: string): string[] {
-  return [...new Set(list.split(":").filter(Boolean))];
-}
+export { contextName, kubeconfigFiles, kubeconfigPath } from "./names.js";
 
 export interface KubeconfigView {
   path: string;
