@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -26,5 +28,19 @@ describe("the bundle's start-up", () => {
     expect(loaded.filter(([, text]) => /execa|spawnSync/.test(text)).map(([file]) => file)).toEqual([]);
     const bytes = loaded.reduce((sum, [, text]) => sum + Buffer.byteLength(text), 0);
     expect(bytes).toBeLessThan(32 * 1024);
+  });
+
+  it("a tools-only hook (createCluster false) returns without loading the YAML parser", () => {
+    // A module hook that names, on stderr, every file of the bundle node loads.
+    const dir = mkdtempSync(join(tmpdir(), "bundle-load-"));
+    writeFileSync(join(dir, "hooks.mjs"), 'export async function load(url, context, next) { if (url.includes("/dist/")) process.stderr.write(`LOADED ${url.split("/dist/")[1]}\\n`); return next(url, context); }\n');
+    writeFileSync(join(dir, "register.mjs"), `import { register } from "node:module";\nregister(${JSON.stringify(`file://${dir}/hooks.mjs`)});\n`);
+    const run = spawnSync(process.execPath, ["--import", join(dir, "register.mjs"), ENTRY, "up", "--hook", "postCreate"], { env: { ...process.env, KIND_CLUSTER_CREATE_CLUSTER: "false" }, encoding: "utf8" });
+    rmSync(dir, { recursive: true });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toContain("createCluster is false: the tools are installed, no cluster is managed");
+    const loaded = [...run.stderr.matchAll(/^LOADED (\S+)$/gm)].map(([, file]) => file!);
+    expect(loaded).toContain("kind-cluster.mjs");
+    expect(loaded.filter((file) => readFileSync(join(dirname(ENTRY), file), "utf8").includes("yaml.alias"))).toEqual([]);
   });
 });
