@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Three tiers: unit (pure, no Docker), integration (a real Docker Engine), e2e (the test bed:
-// real kind, real devcontainer CLI). `npm test` runs the first two; `.ci/run` adds e2e.
+// Four tiers: unit (pure: no build, no process, no Docker), cli (the built bundle and install.sh run as
+// processes), integration (a real Docker Engine, real git, real sockets), e2e (the test bed: real kind,
+// real devcontainer CLI). `npm test` runs the first three; `.ci/run` adds e2e.
 // scripts/test.sh sets KIND_CLUSTER_TEST_RESULTS to collect every run's counts for its closing line.
 const results = process.env.KIND_CLUSTER_TEST_RESULTS;
 
@@ -12,6 +13,7 @@ export default defineConfig({
     fileParallelism: false,
     projects: [
       { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      { test: { name: "cli", include: ["test/cli/**/*.test.ts"], testTimeout: 60_000 } },
       {
         test: {
           name: "integration",

@@ -22,7 +22,10 @@ const median = (xs: number[]) => {
 
 /** Runs a shell script in the dev container and returns its wall time in ms, measured inside. */
 async function timed(dir: string, script: string): Promise<number> {
-  const out = await sh(dir, `s=$(date +%s%N); { ${script}; } >/tmp/bench.log 2>&1 || { cat /tmp/bench.log; exit 1; }; e=$(date +%s%N); echo $(((e - s) / 1000000))`);
+  const out = await sh(
+    dir,
+    `s=$(date +%s%N); { ${script}; } >/tmp/bench.log 2>&1 || { cat /tmp/bench.log; exit 1; }; e=$(date +%s%N); echo $(((e - s) / 1000000))`,
+  );
   if (out.exitCode !== 0) throw new Error(`benchmark step failed: ${script}\n${out.stdout}\n${out.stderr}`);
   return Number(out.stdout.trim().split("\n").pop());
 }
@@ -85,7 +88,10 @@ async function measure(): Promise<void> {
   await deleteClusters(testbed, name);
   // The tools container's workspace is a Git repository of the developer's (uid 1234): the GitOps figure commits in it.
   const dir = await devProject({ options: { createCluster: false }, files: { "clusters/local/bench.yaml": configMap("start") } });
-  await execa("bash", ["-c", `cd '${dir}' && git init -q -b main && git add -A && git -c user.name=bench -c user.email=bench@example.test commit -q -m start && chown -R 1234:1234 .`]);
+  await execa("bash", [
+    "-c",
+    `cd '${dir}' && git init -q -b main && git add -A && git -c user.name=bench -c user.email=bench@example.test commit -q -m start && chown -R 1234:1234 .`,
+  ]);
   const up = await devcontainerUp(dir);
   if (up.exitCode !== 0) throw new Error(`devcontainer up failed:\n${up.output.slice(-3000)}`);
   const gateway = (await sh(dir, "ip route | awk '/^default/ {print $3}'")).stdout.trim();
@@ -93,7 +99,8 @@ async function measure(): Promise<void> {
   const down = () => sh(dir, `kind-cluster down --name ${name}`).then(() => undefined);
   // By hand, two ways: the seed's recipe (API on the bridge gateway, reachable beyond the host), and the
   // equivalent of our default (API on loopback, the dev container joins the cluster's network).
-  const kindConfig = (address: string) => `printf 'kind: Cluster\\napiVersion: kind.x-k8s.io/v1alpha4\\nnetworking:\\n  apiServerPort: ${port}\\n  apiServerAddress: ${address}\\n' >/tmp/kind.yaml`;
+  const kindConfig = (address: string) =>
+    `printf 'kind: Cluster\\napiVersion: kind.x-k8s.io/v1alpha4\\nnetworking:\\n  apiServerPort: ${port}\\n  apiServerAddress: ${address}\\n' >/tmp/kind.yaml`;
   const create = `kind create cluster --name ${name} --image ${testbed.nodeImage} --config /tmp/kind.yaml --wait 3m`;
   const seedRecipe = `${kindConfig(gateway)} && ${create} && kubectl config set-cluster kind-${name} --server=https://${gateway}:${port} --tls-server-name=localhost && kubectl get nodes`;
   const loopbackRecipe = `${kindConfig("127.0.0.1")} && ${create} && { docker network connect kind "$(hostname)" 2>/dev/null || true; } && kind export kubeconfig --internal --name ${name} && kubectl get nodes`;
@@ -107,13 +114,34 @@ async function measure(): Promise<void> {
   ]);
   console.error(`[bench]   by hand: ${creates[0].join(", ")} ms; the seed's recipe: ${creates[1].join(", ")} ms; kind-cluster up: ${creates[2].join(", ")} ms`);
   const [bareCreate, seedCreate, ourCreate] = medians(creates);
-  rows.push({ figure: "`kind-cluster up` creating a new cluster", ours: ourCreate, baseline: bareCreate, baselineName: "by hand, the same way: `kind create cluster --wait` (API on loopback), `docker network connect`, `kind export kubeconfig --internal`", target: "<= 1.03 x", met: ourCreate <= 1.03 * bareCreate });
-  rows.push({ figure: "`kind-cluster up` creating a new cluster", ours: ourCreate, baseline: seedCreate, baselineName: "the seed's recipe: API on the bridge gateway + `kubectl config set-cluster`", target: "(reported)", met: true });
+  rows.push({
+    figure: "`kind-cluster up` creating a new cluster",
+    ours: ourCreate,
+    baseline: bareCreate,
+    baselineName: "by hand, the same way: `kind create cluster --wait` (API on loopback), `docker network connect`, `kind export kubeconfig --internal`",
+    target: "<= 1.03 x",
+    met: ourCreate <= 1.03 * bareCreate,
+  });
+  rows.push({
+    figure: "`kind-cluster up` creating a new cluster",
+    ours: ourCreate,
+    baseline: seedCreate,
+    baselineName: "the seed's recipe: API on the bridge gateway + `kubectl config set-cluster`",
+    target: "(reported)",
+    met: true,
+  });
 
   await sh(dir, `KIND_CLUSTER_NODE_IMAGE=${testbed.nodeImage} ${ours}`);
   console.error("[bench] running cluster: kind-cluster up vs kubectl get nodes");
   const [ourRunning, getNodes] = medians(await inTurns(FAST_RUNS, [{ run: () => timed(dir, ours) }, { run: () => timed(dir, "kubectl get nodes") }]));
-  rows.push({ figure: "`kind-cluster up`, cluster already running (postStart)", ours: ourRunning, baseline: getNodes, baselineName: "`kubectl get nodes`", target: "<= 1.0 s", met: ourRunning <= 1000 });
+  rows.push({
+    figure: "`kind-cluster up`, cluster already running (postStart)",
+    ours: ourRunning,
+    baseline: getNodes,
+    baselineName: "`kubectl get nodes`",
+    target: "<= 1.0 s",
+    met: ourRunning <= 1000,
+  });
 
   console.error("[bench] rebuild: hook time with the cluster adopted vs re-creating it");
   const project = await devProject({ options: { clusterName: name, apiServerPort: String(port) } });
@@ -126,7 +154,14 @@ async function measure(): Promise<void> {
     return m.reduce((a, b) => a + b, 0); // postCreate + postStart
   });
   const recreate = await sample(RUNS, () => timed(dir, `kind delete cluster --name ${name} && KIND_CLUSTER_NODE_IMAGE=${testbed.nodeImage} ${ours}`));
-  rows.push({ figure: "rebuild with the cluster adopted (postCreate + postStart)", ours: adoption, baseline: recreate, baselineName: "re-creating the cluster", target: "<= 2 s", met: adoption <= 2000 });
+  rows.push({
+    figure: "rebuild with the cluster adopted (postCreate + postStart)",
+    ours: adoption,
+    baseline: recreate,
+    baselineName: "re-creating the cluster",
+    target: "<= 2 s",
+    met: adoption <= 2000,
+  });
 
   console.error("[bench] restart: stopped cluster back to Ready vs delete + re-create");
   const restart = await sample(RUNS, async () => {
@@ -134,22 +169,59 @@ async function measure(): Promise<void> {
     await execa("docker", ["stop", ...nodes.map((n) => n.id)]);
     return timed(dir, ours);
   });
-  rows.push({ figure: "stopped cluster back to Ready", ours: restart, baseline: recreate, baselineName: "delete + re-create", target: "<= 0.5 x", met: restart <= 0.5 * recreate });
+  rows.push({
+    figure: "stopped cluster back to Ready",
+    ours: restart,
+    baseline: recreate,
+    baselineName: "delete + re-create",
+    target: "<= 0.5 x",
+    met: restart <= 0.5 * recreate,
+  });
 
   console.error("[bench] registry inner loop: push to the local registry vs kind load docker-image");
   const loop = await registryLoop(dir, name);
-  rows.push({ figure: "inner loop: edit, build, image into the cluster, rolled out and serving (app on a 240 MB base)", ours: loop.ours, baseline: loop.peer, baselineName: "`kind load docker-image` instead of the push", target: "<= 0.5 x", met: loop.ours <= 0.5 * loop.peer });
+  rows.push({
+    figure: "inner loop: edit, build, image into the cluster, rolled out and serving (app on a 240 MB base)",
+    ours: loop.ours,
+    baseline: loop.peer,
+    baselineName: "`kind load docker-image` instead of the push",
+    target: "<= 0.5 x",
+    met: loop.ours <= 0.5 * loop.peer,
+  });
 
   console.error("[bench] GitOps: commit to applied");
   const applied = await gitopsLoop(dir, name);
-  rows.push({ figure: "GitOps: commit to applied (a ConfigMap at the new value in the cluster)", ours: applied, baseline: 60_000, baselineName: "Flux's default 1-minute interval (at most)", target: "<= 10 s", met: applied <= 10_000 });
+  rows.push({
+    figure: "GitOps: commit to applied (a ConfigMap at the new value in the cluster)",
+    ours: applied,
+    baseline: 60_000,
+    baselineName: "Flux's default 1-minute interval (at most)",
+    target: "<= 10 s",
+    met: applied <= 10_000,
+  });
 
   console.error("[bench] CLI start-up");
   const [cli, node] = medians(await inTurns(FAST_RUNS * 2, [{ run: () => timed(dir, "kind-cluster --version") }, { run: () => timed(dir, "node -e 0") }]));
-  rows.push({ figure: "CLI start-up (`kind-cluster --version`)", ours: cli, baseline: node, baselineName: "`node -e 0`", target: "<= node + 80 ms", met: cli <= node + 80, unit: "ms" });
+  rows.push({
+    figure: "CLI start-up (`kind-cluster --version`)",
+    ours: cli,
+    baseline: node,
+    baselineName: "`node -e 0`",
+    target: "<= node + 80 ms",
+    met: cli <= node + 80,
+    unit: "ms",
+  });
 
   const { added, installed } = await imageBytes(dir, up.containerId!);
-  rows.push({ figure: "image bytes the Feature adds (its layers)", ours: added / 1e6, baseline: installed / 1e6, baselineName: "the files it installs (binaries, CLI, Debian packages)", target: "<= 1.1 x", met: added <= 1.1 * installed, unit: "MB" });
+  rows.push({
+    figure: "image bytes the Feature adds (its layers)",
+    ours: added / 1e6,
+    baseline: installed / 1e6,
+    baselineName: "the files it installs (binaries, CLI, Debian packages)",
+    target: "<= 1.1 x",
+    met: added <= 1.1 * installed,
+    unit: "MB",
+  });
 
   for (const id of [...containers, up.containerId]) await removeContainer(id);
   await deleteClusters(testbed, name);
@@ -185,10 +257,18 @@ async function registryLoop(dir: string, name: string): Promise<{ ours: number; 
   const build = (tag: string, text: string) => `cd /tmp/app && printf '${text}' > index.html && DOCKER_BUILDKIT=0 docker build -q -t ${tag} . >/dev/null`;
   const serve = (deployment: string, image: string, text: string) =>
     `kubectl set image deployment/${deployment} app=${image} >/dev/null && kubectl rollout status deployment/${deployment} --timeout=180s >/dev/null && until [ "$(kubectl exec deploy/${deployment} -- busybox wget -qO- http://127.0.0.1:8080/ 2>/dev/null)" = "${text}" ]; do sleep 0.2; done`;
-  const ours = (n: number) => `${build(`localhost:5001/app:${n}`, `v${n}`)} && docker push -q localhost:5001/app:${n} >/dev/null && ${serve("app", `localhost:5001/app:${n}`, `v${n}`)}`;
-  const peer = (n: number) => `${build(`bench/app:${n}`, `v${n}`)} && kind load docker-image bench/app:${n} --name ${name} >/dev/null && ${serve("app-load", `bench/app:${n}`, `v${n}`)}`;
-  await timed(dir, `${build("localhost:5001/app:0", "v0")} && docker push -q localhost:5001/app:0 >/dev/null && kubectl create deployment app --image=localhost:5001/app:0 >/dev/null`);
-  await timed(dir, `${build("bench/app:0", "v0")} && kind load docker-image bench/app:0 --name ${name} >/dev/null && kubectl create deployment app-load --image=bench/app:0 >/dev/null`);
+  const ours = (n: number) =>
+    `${build(`localhost:5001/app:${n}`, `v${n}`)} && docker push -q localhost:5001/app:${n} >/dev/null && ${serve("app", `localhost:5001/app:${n}`, `v${n}`)}`;
+  const peer = (n: number) =>
+    `${build(`bench/app:${n}`, `v${n}`)} && kind load docker-image bench/app:${n} --name ${name} >/dev/null && ${serve("app-load", `bench/app:${n}`, `v${n}`)}`;
+  await timed(
+    dir,
+    `${build("localhost:5001/app:0", "v0")} && docker push -q localhost:5001/app:0 >/dev/null && kubectl create deployment app --image=localhost:5001/app:0 >/dev/null`,
+  );
+  await timed(
+    dir,
+    `${build("bench/app:0", "v0")} && kind load docker-image bench/app:0 --name ${name} >/dev/null && kubectl create deployment app-load --image=bench/app:0 >/dev/null`,
+  );
   await sh(dir, "kubectl rollout status deployment/app --timeout=180s; kubectl rollout status deployment/app-load --timeout=180s");
   const [oursMs, peerMs] = await inTurns(LOOP_RUNS, [{ run: (i) => timed(dir, ours(i)) }, { run: (i) => timed(dir, peer(100 + i)) }]);
   console.error(`[bench]   push: ${oursMs.join(", ")} ms; kind load: ${peerMs.join(", ")} ms`);
@@ -203,7 +283,12 @@ async function gitopsLoop(dir: string, name: string): Promise<number> {
   const values: number[] = [];
   for (let i = 1; i <= GITOPS_RUNS; i++) {
     const text = configMap(`v${i}`).replace(/\n/g, "\\n");
-    values.push(await timed(dir, `printf '${text}' > clusters/local/bench.yaml && git commit -q -am 'v${i}' && until [ "$(kubectl get configmap bench -o jsonpath='{.data.value}')" = "v${i}" ]; do sleep 0.1; done`));
+    values.push(
+      await timed(
+        dir,
+        `printf '${text}' > clusters/local/bench.yaml && git commit -q -am 'v${i}' && until [ "$(kubectl get configmap bench -o jsonpath='{.data.value}')" = "v${i}" ]; do sleep 0.1; done`,
+      ),
+    );
   }
   console.error(`[bench]   commit to applied: ${values.join(", ")} ms`);
   return median(values);
@@ -222,7 +307,7 @@ async function imageBytes(dir: string, container: string): Promise<{ added: numb
   const script = [
     "files() { for f in /usr/local/bin/kind /usr/local/bin/kubectl /usr/local/bin/docker /usr/local/bin/flux /usr/local/bin/helm /usr/local/bin/kind-cluster; do [ -f $f ] && echo $f; done; find /usr/local/share/kind-cluster -type f; }",
     `for p in $(dpkg-query -W -f '\${Package}\n' | grep -vxF -e '${basePackages.join("' -e '")}'); do dpkg -L $p; done > /tmp/pkgfiles`,
-    "{ files; cat /tmp/pkgfiles; } | sort -u | while read -r f; do [ -f \"$f\" ] && [ ! -L \"$f\" ] && stat -c %s \"$f\"; done | awk '{s+=$1} END {print s}'",
+    '{ files; cat /tmp/pkgfiles; } | sort -u | while read -r f; do [ -f "$f" ] && [ ! -L "$f" ] && stat -c %s "$f"; done | awk \'{s+=$1} END {print s}\'',
   ].join("\n");
   const installed = Number((await sh(dir, script)).stdout.trim());
   return { added, installed };

@@ -26,7 +26,9 @@ const result = await build({
 });
 const bytes = Object.values(result.metafile.outputs).reduce((sum, o) => sum + o.bytes, 0);
 const entry = statSync(`${outdir}/kind-cluster.mjs`).size;
-console.log(`built ${outdir}/kind-cluster.mjs (${(entry / 1024).toFixed(0)} KiB entry, ${(bytes / 1024).toFixed(0)} KiB in all) in ${Math.round(performance.now() - started)} ms`);
+console.log(
+  `built ${outdir}/kind-cluster.mjs (${(entry / 1024).toFixed(0)} KiB entry, ${(bytes / 1024).toFixed(0)} KiB in all) in ${Math.round(performance.now() - started)} ms`,
+);
 
 // Our own dev container uses the Feature as a local Feature, which must live inside .devcontainer/
 // (the devcontainer CLI does not follow a link out of it): keep a built copy there (gitignored).

@@ -49,13 +49,16 @@ async function main(): Promise<void> {
   await cp("examples/gitops/local", join(dir, "local"), { recursive: true });
   await cp("examples/gitops/clusters", join(dir, "clusters"), { recursive: true });
   // The project is a Git repository with one commit, as a developer's checkout is.
-  await execa("bash", ["-c", `cd '${dir}' && git init -q -b main && git add -A && git -c user.name=demo -c user.email=demo@example.test commit -q -m 'the project'`]);
+  await execa("bash", [
+    "-c",
+    `cd '${dir}' && git init -q -b main && git add -A && git -c user.name=demo -c user.email=demo@example.test commit -q -m 'the project'`,
+  ]);
 
   console.log(`[demo] devcontainer up --workspace-folder ${dir}`);
   const up = await devcontainerUp(dir).finally(stopOfficialFeatures);
   // The devcontainer CLI prefixes a timestamp to the first line of each chunk of hook output.
   const lines = up.output.split("\n").map((l) => l.replace(/^\[[0-9TZ:.-]+\] /, ""));
-  console.log(lines.filter((l) => /kind-cluster|^ [✓✗!] |^   \S|^NAME|control-plane/.test(l)).join("\n"));
+  console.log(lines.filter((l) => /kind-cluster|^ [✓✗!] |^ {3}\S|^NAME|control-plane/.test(l)).join("\n"));
   if (up.exitCode !== 0) throw new Error(`devcontainer up failed (exit ${up.exitCode}); full output above`);
   console.log(`[demo] dev container ${up.containerId?.slice(0, 12)} up in ${up.seconds.toFixed(1)}s`);
 
@@ -66,8 +69,14 @@ async function main(): Promise<void> {
     `set -e; mkdir -p /tmp/hello && cd /tmp/hello && printf 'hello from the local registry\\n' > index.html && printf 'FROM ${example.image}\\nCOPY index.html /www/index.html\\n' > Dockerfile && DOCKER_BUILDKIT=0 docker build -q -t localhost:5001/hello:1 . && docker push -q localhost:5001/hello:1`,
   );
   const started = Date.now();
-  await inside("commit a Deployment that uses it (no push: the commit is enough)", `git config --global user.name demo; git config --global user.email demo@example.test; printf '%s' '${HELLO}' > clusters/local/hello.yaml && git add clusters/local/hello.yaml && git commit -q -m 'hello' && git log --oneline -2`);
-  await inside("wait for the workload", "until [ \"$(kubectl get deployment hello -o jsonpath='{.status.availableReplicas}' 2>/dev/null)\" = 1 ]; do sleep 0.5; done; kubectl get deployment hello");
+  await inside(
+    "commit a Deployment that uses it (no push: the commit is enough)",
+    `git config --global user.name demo; git config --global user.email demo@example.test; printf '%s' '${HELLO}' > clusters/local/hello.yaml && git add clusters/local/hello.yaml && git commit -q -m 'hello' && git log --oneline -2`,
+  );
+  await inside(
+    "wait for the workload",
+    "until [ \"$(kubectl get deployment hello -o jsonpath='{.status.availableReplicas}' 2>/dev/null)\" = 1 ]; do sleep 0.5; done; kubectl get deployment hello",
+  );
   console.log(`[demo] commit -> Deployment available in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   await inside("it serves what was pushed", "kubectl exec deploy/hello -- busybox wget -qO- http://127.0.0.1:8080/");
   await inside("kind-cluster status", "kind-cluster status");

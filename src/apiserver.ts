@@ -1,5 +1,7 @@
 import { request } from "node:https";
+import { ZoneError } from "./errors.js";
 import type { Credentials } from "./kubeconfig/index.js";
+import { trace } from "./log.js";
 
 /** A minimal Kubernetes API client: TLS verified against the cluster CA, client-certificate auth. */
 
@@ -11,17 +13,26 @@ export interface Endpoint {
   credentials: Credentials;
 }
 
-export interface ApiResponse {
+interface ApiResponse {
   status: number;
   body: string;
 }
 
-export class ApiError extends Error {
+const FIX: Record<ProbeStep, string> = {
+  dns: "run `kind-cluster up`, which joins this container to the cluster's network; `kind-cluster doctor` checks each hop",
+  tcp: "the cluster may be stopped or starting: `kind-cluster up` starts it; `kind-cluster doctor` checks each hop",
+  tls: "the kubeconfig's credentials do not match this cluster: `kind-cluster up` rewrites them",
+  api: "`kind-cluster doctor` checks each hop; `kubectl get --raw /readyz` shows the API server's own view",
+};
+
+/** A failed API request, as a zone error: the route for the network hops, zone 3 for the API's own answer. */
+export class ApiError extends ZoneError {
   constructor(
     readonly step: ProbeStep,
     message: string,
   ) {
-    super(message);
+    super({ zone: step === "api" ? "kind cluster" : "route", message, fix: FIX[step] });
+    this.name = "ApiError";
   }
 }
 
@@ -35,15 +46,18 @@ export function stepOfError(code: string | undefined): ProbeStep {
   return "tls";
 }
 
-export interface RequestOptions {
+interface RequestOptions {
   method?: string;
   body?: string;
   contentType?: string;
   timeoutMs: number;
 }
 
-export function apiRequest(endpoint: Endpoint, path: string, options: RequestOptions): Promise<ApiResponse> {
+function apiRequest(endpoint: Endpoint, path: string, options: RequestOptions): Promise<ApiResponse> {
   const url = new URL(path, endpoint.server);
+  const method = options.method ?? "GET";
+  const start = performance.now();
+  const done = (outcome: string) => trace(`${method} ${url.pathname}${url.search} -> ${outcome}  (${Math.round(performance.now() - start)}ms)`);
   return new Promise((resolve, reject) => {
     let connected = false;
     const headers: Record<string, string> = { accept: "application/json" };
@@ -51,7 +65,7 @@ export function apiRequest(endpoint: Endpoint, path: string, options: RequestOpt
     const req = request(
       url,
       {
-        method: options.method ?? "GET",
+        method,
         ca: b64(endpoint.credentials.certificateAuthorityData),
         cert: b64(endpoint.credentials.clientCertificateData),
         key: b64(endpoint.credentials.clientKeyData),
@@ -64,13 +78,21 @@ export function apiRequest(endpoint: Endpoint, path: string, options: RequestOpt
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("end", () => {
+          done(String(res.statusCode));
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
+        });
         res.on("error", (e) => reject(new ApiError("api", e.message)));
       },
     );
     req.on("socket", (socket) => socket.once("connect", () => (connected = true)));
-    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs}ms`), { code: connected ? "ETLSTIMEOUT" : "ETIMEDOUT" })));
-    req.on("error", (e: NodeJS.ErrnoException) => reject(new ApiError(stepOfError(e.code), `${e.code ?? "error"}: ${e.message}`)));
+    req.on("timeout", () =>
+      req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs}ms`), { code: connected ? "ETLSTIMEOUT" : "ETIMEDOUT" })),
+    );
+    req.on("error", (e: NodeJS.ErrnoException) => {
+      done(e.code ?? "error");
+      reject(new ApiError(stepOfError(e.code), `${e.code ?? "error"}: ${e.message}`));
+    });
     req.end(options.body);
   });
 }
@@ -85,38 +107,54 @@ function failed(what: string, res: ApiResponse): ApiError {
   return new ApiError("api", `${what} answered ${res.status}: ${message}`);
 }
 
-/** Reads an object; undefined when it does not exist. */
-export async function getObject<T>(endpoint: Endpoint, path: string, timeoutMs = 10_000): Promise<T | undefined> {
-  const res = await apiRequest(endpoint, path, { timeoutMs });
-  if (res.status === 404) return undefined;
-  if (res.status !== 200) throw failed(`GET ${path}`, res);
-  return JSON.parse(res.body) as T;
-}
-
 /**
- * Server-side apply: the object ends up with exactly the fields we manage, whoever last touched them,
- * and applying it again changes nothing. `path` names the object (…/namespaces/<ns>/<plural>/<name>).
+ * The API server of one cluster, through one route with one set of credentials: what the stages,
+ * `status`, `doctor` and the services ask of it. An interface, so the orchestration can be tested with a fake.
  */
-export async function applyObject(endpoint: Endpoint, path: string, object: object, timeoutMs = 15_000): Promise<void> {
-  const res = await apiRequest(endpoint, `${path}?fieldManager=kind-cluster&force=true`, {
-    method: "PATCH",
-    body: JSON.stringify(object),
-    contentType: "application/apply-patch+yaml",
-    timeoutMs,
-  });
-  if (res.status !== 200 && res.status !== 201) throw failed(`apply ${path}`, res);
+export interface KubeApi {
+  readonly endpoint: Endpoint;
+  listNodes(timeoutMs?: number): Promise<NodeSummary[]>;
+  /** Reads an object; undefined when it does not exist. */
+  get<T>(path: string, timeoutMs?: number): Promise<T | undefined>;
+  /**
+   * Server-side apply: the object ends up with exactly the fields we manage, whoever last touched them,
+   * and applying it again changes nothing. `path` names the object (…/namespaces/<ns>/<plural>/<name>).
+   */
+  apply(path: string, object: object, timeoutMs?: number): Promise<void>;
+  /** A JSON merge patch (annotations, one field). */
+  mergePatch(path: string, patch: object, timeoutMs?: number): Promise<void>;
+  /** Deletes an object; one already gone is fine. */
+  delete(path: string, timeoutMs?: number): Promise<void>;
 }
 
-/** A JSON merge patch (annotations, one field). */
-export async function mergePatch(endpoint: Endpoint, path: string, patch: object, timeoutMs = 10_000): Promise<void> {
-  const res = await apiRequest(endpoint, path, { method: "PATCH", body: JSON.stringify(patch), contentType: "application/merge-patch+json", timeoutMs });
-  if (res.status !== 200) throw failed(`patch ${path}`, res);
-}
-
-/** Deletes an object; one already gone is fine. */
-export async function deleteObject(endpoint: Endpoint, path: string, timeoutMs = 10_000): Promise<void> {
-  const res = await apiRequest(endpoint, path, { method: "DELETE", timeoutMs });
-  if (res.status !== 200 && res.status !== 202 && res.status !== 404) throw failed(`DELETE ${path}`, res);
+export function kubeApi(endpoint: Endpoint): KubeApi {
+  return {
+    endpoint,
+    listNodes: (timeoutMs = 5_000) => listNodes(endpoint, timeoutMs),
+    async get<T>(path: string, timeoutMs = 10_000) {
+      const res = await apiRequest(endpoint, path, { timeoutMs });
+      if (res.status === 404) return undefined;
+      if (res.status !== 200) throw failed(`GET ${path}`, res);
+      return JSON.parse(res.body) as T;
+    },
+    async apply(path, object, timeoutMs = 15_000) {
+      const res = await apiRequest(endpoint, `${path}?fieldManager=kind-cluster&force=true`, {
+        method: "PATCH",
+        body: JSON.stringify(object),
+        contentType: "application/apply-patch+yaml",
+        timeoutMs,
+      });
+      if (res.status !== 200 && res.status !== 201) throw failed(`apply ${path}`, res);
+    },
+    async mergePatch(path, patch, timeoutMs = 10_000) {
+      const res = await apiRequest(endpoint, path, { method: "PATCH", body: JSON.stringify(patch), contentType: "application/merge-patch+json", timeoutMs });
+      if (res.status !== 200) throw failed(`patch ${path}`, res);
+    },
+    async delete(path, timeoutMs = 10_000) {
+      const res = await apiRequest(endpoint, path, { method: "DELETE", timeoutMs });
+      if (res.status !== 200 && res.status !== 202 && res.status !== 404) throw failed(`DELETE ${path}`, res);
+    },
+  };
 }
 
 export interface NodeSummary {
@@ -152,7 +190,7 @@ export function summarizeNodes(body: string): NodeSummary[] {
   });
 }
 
-export async function listNodes(endpoint: Endpoint, timeoutMs: number): Promise<NodeSummary[]> {
+async function listNodes(endpoint: Endpoint, timeoutMs: number): Promise<NodeSummary[]> {
   const res = await apiRequest(endpoint, "/api/v1/nodes", { timeoutMs });
   if (res.status !== 200) throw new ApiError("api", `GET /api/v1/nodes answered ${res.status}: ${res.body.slice(0, 200)}`);
   return summarizeNodes(res.body);

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { isZoneError } from "./errors.js";
 // The names only: the kubeconfig's front door (./kubeconfig/index.js) brings the YAML parser, which start-up must not load.
 import { contextName, kubeconfigPath } from "./kubeconfig/names.js";
-import { createLogger } from "./log.js";
+import { createLogger, debugEnabled } from "./log.js";
 import {
   DEFAULT_SETTINGS,
   describeOption,
@@ -12,10 +12,12 @@ import {
   flagLayer,
   flagName,
   OPTION_NAMES,
+  optionsFile,
   parseUserName,
   renderOptionsFile,
   resolveSettings,
   RUN_TIME_OPTIONS,
+  settingOrigins,
   type OptionName,
   type Settings,
   type SettingsLayer,
@@ -29,11 +31,14 @@ import {
 declare const __VERSION__: string;
 const VERSION = typeof __VERSION__ === "string" ? __VERSION__ : "dev";
 
-/** Where install.sh records the Feature's options for the hooks (they never see the options themselves). */
-export const OPTIONS_FILE = "/usr/local/share/kind-cluster/options.env";
-
 /** Short flags kept for people typing commands; every option also has its long flag, e.g. --cluster-name. */
-const SHORT_FLAGS: Record<string, OptionName> = { "--name": "clusterName", "--port": "apiServerPort", "--config": "kindConfig", "--wait": "waitSeconds", "--image": "nodeImage" };
+const SHORT_FLAGS: Record<string, OptionName> = {
+  "--name": "clusterName",
+  "--port": "apiServerPort",
+  "--config": "kindConfig",
+  "--wait": "waitSeconds",
+  "--image": "nodeImage",
+};
 const FLAGS: Partial<Record<string, OptionName>> = { ...Object.fromEntries(RUN_TIME_OPTIONS.map((name) => [flagName(name), name])), ...SHORT_FLAGS };
 const BOOLEAN_FLAGS = new Set<string>(RUN_TIME_OPTIONS.filter((name) => typeof DEFAULT_SETTINGS[name] === "boolean").map(flagName));
 
@@ -50,6 +55,7 @@ commands:
   doctor    check every hop from this container to the API server, with a fix for each failure
   down      delete the cluster and its kubeconfig entries (other entries are kept); the local
             registry and its images stay unless --remove-registry
+  options   the settings as the hooks see them, and where each came from
 
 flags (each overrides the Feature's option of the same name; so does its KIND_CLUSTER_* variable):
 ${flags.join("\n")}
@@ -59,7 +65,7 @@ ${flags.join("\n")}
 
 interface Parsed {
   command: string;
-  /** Arguments after the command (`serve <service> <config>`). */
+  /** Arguments after the command (`serve <config>`). */
   positionals: string[];
   flags: Record<string, string>;
   json: boolean;
@@ -68,12 +74,12 @@ interface Parsed {
   removeRegistry: boolean;
   /** `options`: validate the variables install.sh received, optionally write the options file. */
   featureEnv: boolean;
-  write?: string;
+  write: boolean;
   remoteUser?: string;
 }
 
 function parseArgs(argv: readonly string[]): Parsed {
-  const parsed: Parsed = { command: "", positionals: [], flags: {}, json: false, featureEnv: false, removeRegistry: false };
+  const parsed: Parsed = { command: "", positionals: [], flags: {}, json: false, featureEnv: false, removeRegistry: false, write: false };
   for (let i = 0; i < argv.length; i++) {
     const [arg = "", inline] = argv[i]!.split(/=(.*)/s, 2);
     const value = () => inline ?? argv[++i] ?? "";
@@ -83,7 +89,7 @@ function parseArgs(argv: readonly string[]): Parsed {
     else if (arg === "--remove-registry") parsed.removeRegistry = true;
     else if (arg === "--hook") parsed.hook = value();
     else if (arg === "--feature-env") parsed.featureEnv = true;
-    else if (arg === "--write") parsed.write = value();
+    else if (arg === "--write") parsed.write = true;
     else if (arg === "--remote-user") parsed.remoteUser = value();
     else if (arg === "--version" || arg === "-v") parsed.command = "version";
     else if (arg === "--help" || arg === "-h") parsed.command = "help";
@@ -94,8 +100,9 @@ function parseArgs(argv: readonly string[]): Parsed {
   return parsed;
 }
 
-function loadSettings(flags: Record<string, string>): Settings {
-  const file = process.env.KIND_CLUSTER_OPTIONS_FILE ?? OPTIONS_FILE;
+/** The options file install.sh wrote, the KIND_CLUSTER_* variables, then the flags: later layers win. */
+function settingsLayers(flags: Record<string, string>): SettingsLayer[] {
+  const file = optionsFile();
   const layers: SettingsLayer[] = [];
   try {
     layers.push(fileLayer(file, readFileSync(file, "utf8")));
@@ -103,19 +110,31 @@ function loadSettings(flags: Record<string, string>): Settings {
     // No Feature install (running from a checkout): defaults, environment and flags only.
   }
   layers.push(envLayer(process.env), flagLayer(flags));
-  return resolveSettings(layers);
+  return layers;
+}
+
+function loadSettings(flags: Record<string, string>): Settings {
+  return resolveSettings(settingsLayers(flags));
 }
 
 /**
+ * `kind-cluster options`: the settings as the hooks see them, each with where it came from.
  * `kind-cluster options --feature-env`: install.sh's validation, by the same rules the hooks use.
  * Prints every option as `name=value` NUL-terminated (bash reads them without evaluating anything),
  * and with --write records the hooks' options.
  */
 function optionsCommand(args: Parsed): number {
+  if (!args.featureEnv) {
+    const layers = settingsLayers(args.flags);
+    const settings = resolveSettings(layers);
+    const origins = settingOrigins(layers);
+    process.stdout.write(RUN_TIME_OPTIONS.map((name) => `${`${name}=${String(settings[name])}`.padEnd(40)} (${origins[name]})\n`).join(""));
+    return 0;
+  }
   const settings = resolveSettings([featureEnvLayer(process.env)]);
   if (args.write) {
     const extra: Record<string, string> = args.remoteUser === undefined ? {} : { remoteUser: parseUserName(args.remoteUser) };
-    writeFileSync(args.write, renderOptionsFile(settings, extra), { mode: 0o644 });
+    writeFileSync(optionsFile(), renderOptionsFile(settings, extra), { mode: 0o644 });
   }
   process.stdout.write(OPTION_NAMES.map((name) => `${name}=${String(settings[name])}\0`).join(""));
   return 0;
@@ -134,16 +153,16 @@ async function main(argv: readonly string[]): Promise<number> {
   if (args.command === "options") return optionsCommand(args);
   if (args.command === "serve") {
     // Internal: the body of a zone-1 background service, started by `up` (see serve/daemon.ts); it runs until stopped.
-    const { serve, SERVICES } = await import("./serve/index.js");
-    const [service, config] = args.positionals;
-    const known = SERVICES.find((s) => s === service);
-    if (!known || !config) throw new Error(`usage: kind-cluster serve <${SERVICES.join("|")}> <config file>`);
-    await serve(known, config);
+    const { serve } = await import("./serve/index.js");
+    const [config] = args.positionals;
+    if (!config || args.positionals.length > 1) throw new Error("usage: kind-cluster serve <config file>");
+    await serve(config);
     return new Promise<number>(() => undefined);
   }
   const settings = loadSettings(args.flags);
   const kubeconfig = kubeconfigPath(process.env);
   const logger = createLogger();
+  const engines = async () => (await import("./engines.js")).realEngines(process.env);
   switch (args.command) {
     case "up": {
       if (args.hook && !settings.createCluster) {
@@ -154,26 +173,28 @@ async function main(argv: readonly string[]): Promise<number> {
       const start = performance.now();
       // At container start the socket proxy may still be coming up: hooks wait longer than a person would.
       const dockerWaitMs = args.hook ? 60_000 : 5_000;
-      const result = await up({ settings, workspace: process.cwd(), kubeconfig, logger, env: process.env, dockerWaitMs });
-      logger.info(`cluster ${settings.clusterName} is ready in ${((performance.now() - start) / 1000).toFixed(1)}s; context ${contextName(settings.clusterName)}`);
+      const result = await up({ ...(await engines()), settings, workspace: process.cwd(), kubeconfig, logger, dockerWaitMs });
+      logger.info(
+        `cluster ${settings.clusterName} is ready in ${((performance.now() - start) / 1000).toFixed(1)}s; context ${contextName(settings.clusterName)}`,
+      );
       process.stdout.write(`${renderNodes(result.nodes ?? [])}\n`);
       return 0;
     }
     case "status": {
-      const { renderStatus, status } = await import("./status.js");
-      const s = await status(settings, kubeconfig);
+      const [{ renderStatus, statusOf }, { observeAll }] = await Promise.all([import("./status.js"), import("./observe.js")]);
+      const s = statusOf(settings, await observeAll(await engines(), settings, kubeconfig));
       process.stdout.write(args.json ? `${JSON.stringify(s, null, 2)}\n` : `${renderStatus(s)}\n`);
       return s.route.reachable ? 0 : 1;
     }
     case "doctor": {
       const [{ doctor }, { renderChecks }] = await Promise.all([import("./doctor.js"), import("./report.js")]);
-      const checks = await doctor(settings, kubeconfig);
+      const checks = await doctor(await engines(), settings, kubeconfig);
       process.stdout.write(`${renderChecks(checks)}\n`);
       return checks.some((c) => c.state === "fail") ? 1 : 0;
     }
     case "down": {
       const { down } = await import("./down.js");
-      await down(settings, kubeconfig, logger, { removeRegistry: args.removeRegistry });
+      await down(await engines(), settings, kubeconfig, logger, { removeRegistry: args.removeRegistry });
       return 0;
     }
     default:
@@ -183,14 +204,20 @@ async function main(argv: readonly string[]): Promise<number> {
 
 /** In hook mode a failure must not block the dev container (a failing hook skips the user's own hooks). */
 function report(error: unknown, hook: string | undefined, strict: boolean): number {
-  const text = isZoneError(error) ? error.render() : `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+  let text = isZoneError(error) ? error.render() : `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+  if (debugEnabled() && error instanceof Error && error.cause !== undefined)
+    text += `\ncaused by: ${error.cause instanceof Error ? (error.cause.stack ?? error.cause.message) : String(error.cause)}`;
   if (!hook) {
     process.stderr.write(`kind-cluster: ${text}\n`);
     return 1;
   }
   const bar = "=".repeat(78);
   process.stderr.write(`\n${bar}\nkind-cluster (${hook}): the cluster is NOT ready\n${text}\n`);
-  process.stderr.write(strict ? `strict is set: failing the ${hook} hook.\n${bar}\n` : `The dev container is usable. Run \`kind-cluster doctor\` for every hop, then \`kind-cluster up\`.\n${bar}\n`);
+  process.stderr.write(
+    strict
+      ? `strict is set: failing the ${hook} hook.\n${bar}\n`
+      : `The dev container is usable. Run \`kind-cluster doctor\` for every hop, then \`kind-cluster up\`.\n${bar}\n`,
+  );
   return strict ? 1 : 0;
 }
 

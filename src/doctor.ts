@@ -1,68 +1,80 @@
-import { listNodes, type Endpoint } from "./apiserver.js";
-import { checkNodeRuns, clusterNames, completion, observeCluster, type ClusterView } from "./cluster.js";
-import { dockerInfo, execInContainer } from "./docker.js";
-import { fluxCliVersion } from "./flux.js";
-import { GIT_PATH, installedFluxVersion, observeGitOps } from "./gitops.js";
-import { nodeHostsFile, observeRegistry, pullFromNode, REGISTRY_NAME } from "./registry.js";
-import { readServiceConfig, readState } from "./serve/daemon.js";
-import type { GitOpsServiceConfig } from "./serve/gitops.js";
-import { readHead } from "./serve/head.js";
-import { isZoneError } from "./errors.js";
-import { kindKubeconfig, kindVersion } from "./kind.js";
-import { contextName, credentialsFromKind, readKubeconfig } from "./kubeconfig/index.js";
+import type { KubeApi } from "./apiserver.js";
+import { checkNodeRuns, clusterNames, type ClusterView } from "./cluster/view.js";
+import type { Engines } from "./engines.js";
+import { isZoneError, messageOf } from "./errors.js";
+import { contextName, credentialsFromKind, type Credentials } from "./kubeconfig/index.js";
+import { observeAll, type FullObservation } from "./observe.js";
 import type { Settings } from "./options.js";
 import { run } from "./proc.js";
+import { nodeHostsFile, pullFromNode, REGISTRY_NAME } from "./registry.js";
 import type { Check } from "./report.js";
-import { diagnoseRoutes, exposureWarning, routeFacts } from "./route/index.js";
+import { diagnoseRoutes, exposureWarning } from "./route/index.js";
+import { GIT_PATH } from "./serve/git-source.js";
 
-/** `kind-cluster doctor`: every hop checked in zone order, each failure with its fix. Changes nothing. */
+/**
+ * `kind-cluster doctor`: every hop checked in zone order, each failure with its fix. It judges the
+ * observation that `status` shows, and adds its own active probes (a command in every node, every
+ * route with kind's credentials, a pull from a node, the Git server from the cluster's network).
+ * Changes nothing.
+ */
 
 const Z1 = "zone 1: dev container";
 const Z2 = "zone 2: docker host";
 const Z3 = "zone 3: kind cluster";
 const ROUTE = "route: zone 1 -> zone 3";
 
-function message(error: unknown): { detail: string; fix?: string } {
-  if (isZoneError(error)) return { detail: error.message, fix: error.fix };
-  return { detail: (error as Error).message };
+function failure(error: unknown): { detail: string; fix?: string } {
+  return isZoneError(error) ? { detail: error.message, fix: error.fix } : { detail: messageOf(error) };
 }
 
-export async function doctor(settings: Settings, kubeconfig: string): Promise<Check[]> {
-  const checks: Check[] = [];
+async function toolVersions(engines: Engines): Promise<Check[]> {
+  const kind = await engines.kind.version();
+  const kubectl = await run("kubectl", ["version", "--client", "-o", "json"], { timeoutMs: 10_000 });
+  const kubectlVersion =
+    kubectl.exitCode === 0 ? (JSON.parse(kubectl.stdout) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion : undefined;
+  const fix = "rebuild the dev container with the kind-cluster Feature";
+  return [
+    { zone: Z1, name: "kind", state: kind ? "ok" : "fail", detail: kind ?? "not installed", fix },
+    { zone: Z1, name: "kubectl", state: kubectlVersion ? "ok" : "fail", detail: kubectlVersion ?? "not installed", fix },
+  ];
+}
+
+export async function doctor(engines: Engines, settings: Settings, kubeconfig: string): Promise<Check[]> {
+  const checks: Check[] = await toolVersions(engines);
   const add = (check: Check) => checks.push(check);
   const name = contextName(settings.clusterName);
+  const o = await observeAll(engines, settings, kubeconfig);
 
-  const kind = await kindVersion();
-  add({ zone: Z1, name: "kind", state: kind ? "ok" : "fail", detail: kind ?? "not installed", fix: "rebuild the dev container with the kind-cluster Feature" });
-  const kubectl = await run("kubectl", ["version", "--client", "-o", "json"], { timeoutMs: 10_000 });
-  const kubectlVersion = kubectl.exitCode === 0 ? (JSON.parse(kubectl.stdout) as { clientVersion?: { gitVersion?: string } }).clientVersion?.gitVersion : undefined;
-  add({ zone: Z1, name: "kubectl", state: kubectlVersion ? "ok" : "fail", detail: kubectlVersion ?? "not installed", fix: "rebuild the dev container with the kind-cluster Feature" });
-
-  try {
-    const { entry, currentContext } = await readKubeconfig(kubeconfig, settings.clusterName);
+  const { entry, currentContext, error } = o.kubeconfig;
+  if (error)
+    add({
+      zone: Z1,
+      name: "kubeconfig",
+      state: "fail",
+      detail: error,
+      fix: "fix or move the file named above; kind-cluster never overwrites a malformed kubeconfig",
+    });
+  else
     add({
       zone: Z1,
       name: "kubeconfig",
       state: entry ? "ok" : "fail",
-      detail: entry ? `${kubeconfig}: ${name} -> ${entry.server}${entry.tlsServerName ? ` (tls-server-name ${entry.tlsServerName})` : ""}, current context ${currentContext ?? "none"}` : `${kubeconfig} has no entry ${name}`,
+      detail: entry
+        ? `${kubeconfig}: ${name} -> ${entry.server}${entry.tlsServerName ? ` (tls-server-name ${entry.tlsServerName})` : ""}, current context ${currentContext ?? "none"}`
+        : `${kubeconfig} has no entry ${name}`,
       fix: "run `kind-cluster up`",
     });
-  } catch (error) {
-    add({ zone: Z1, name: "kubeconfig", state: "fail", ...message(error) });
-  }
 
-  let info;
-  try {
-    info = await dockerInfo();
-    add({ zone: Z2, name: "docker", state: "ok", detail: `engine ${info.serverVersion} (${info.operatingSystem}), cgroup v${info.cgroupVersion || "?"}` });
-  } catch (error) {
-    add({ zone: Z2, name: "docker", state: "fail", ...message(error) });
+  const info = o.docker.info;
+  if (!info) {
+    add({ zone: Z2, name: "docker", state: "fail", ...failure(o.docker.error) });
     return checks;
   }
+  add({ zone: Z2, name: "docker", state: "ok", detail: `engine ${info.serverVersion} (${info.operatingSystem}), cgroup v${info.cgroupVersion || "?"}` });
 
-  const cluster = await observeCluster(settings.clusterName);
+  const cluster = o.cluster!;
   if (cluster.state === "absent") {
-    const others = await clusterNames();
+    const others = await clusterNames(engines.container);
     add({
       zone: Z3,
       name: "cluster",
@@ -81,11 +93,15 @@ export async function doctor(settings: Settings, kubeconfig: string): Promise<Ch
   });
   if (!cluster.controlPlane || cluster.state !== "running") return checks;
   try {
-    await Promise.all(cluster.nodes.map(checkNodeRuns));
-    const { everReady } = await completion(cluster.controlPlane);
-    add({ zone: Z3, name: "runtime", state: "ok", detail: `commands run in every node${everReady ? "" : "; the cluster has never been Ready for kind-cluster yet"}` });
-  } catch (error) {
-    add({ zone: Z3, name: "runtime", state: "fail", ...message(error) });
+    await Promise.all(cluster.nodes.map((n) => checkNodeRuns(engines.container.node(n))));
+    add({
+      zone: Z3,
+      name: "runtime",
+      state: "ok",
+      detail: `commands run in every node${o.completion?.everReady ? "" : "; the cluster has never been Ready for kind-cluster yet"}`,
+    });
+  } catch (e) {
+    add({ zone: Z3, name: "runtime", state: "fail", ...failure(e) });
     return checks;
   }
   const api = cluster.api;
@@ -93,35 +109,50 @@ export async function doctor(settings: Settings, kubeconfig: string): Promise<Ch
     zone: Z3,
     name: "api port",
     state: api?.hostPort === settings.apiServerPort ? "ok" : "fail",
-    detail: api ? (exposureWarning(api.hostIp, api.hostPort) ?? `published on ${api.hostIp}:${api.hostPort} of the Docker host (loopback only)`) : "not published",
+    detail: api
+      ? (exposureWarning(api.hostIp, api.hostPort) ?? `published on ${api.hostIp}:${api.hostPort} of the Docker host (loopback only)`)
+      : "not published",
     fix: `set apiServerPort to ${api?.hostPort ?? "the published port"}, or recreate with \`kind-cluster down && kind-cluster up\``,
   });
   if (!api) return checks;
 
-  let credentials;
+  // The route as kubectl takes it: the kubeconfig's entry (the observation's verdict, the one `status` shows).
+  const route = o.route!;
+  add({
+    zone: ROUTE,
+    name: "entry",
+    state: route.reachable ? "ok" : "fail",
+    detail: `${entry?.server ?? "no entry"}: ${route.detail}`,
+    fix: "run `kind-cluster up`, which probes the routes and rewrites the entry",
+  });
+
+  // Then every route, probed with kind's own credentials; one that fails counts as a failure only when
+  // no route allowed by the route option works (with auto, a Linux engine's missing host.docker.internal is expected).
+  let credentials: Credentials;
   try {
-    credentials = credentialsFromKind(await kindKubeconfig(settings.clusterName), name);
-  } catch (error) {
-    add({ zone: Z3, name: "credentials", state: "fail", ...message(error) });
+    credentials = credentialsFromKind(await engines.kind.kubeconfig(settings.clusterName), name);
+  } catch (e) {
+    add({ zone: Z3, name: "credentials", state: "fail", ...failure(e) });
     return checks;
   }
-  // Every route is probed and shown; one that fails counts as a failure only when no route allowed by
-  // the route option works (with auto, a Linux engine's missing host.docker.internal is expected).
-  const { routes, working } = await diagnoseRoutes(settings, cluster, await routeFacts(settings, cluster, info), credentials);
-  for (const route of routes) {
-    const failed = route.outcome !== undefined && !route.outcome.ok;
+  const { routes, working } = await diagnoseRoutes(engines, settings, cluster, route.facts, credentials);
+  for (const r of routes) {
+    const failed = r.outcome !== undefined && !r.outcome.ok;
     add({
       zone: ROUTE,
-      name: route.candidate.kind,
-      state: route.outcome?.ok ? "ok" : failed && !working && route.allowed ? "fail" : "skip",
-      detail: `${failed && working ? "not used: " : ""}${route.detail}`,
-      fix: route.candidate.kind === "host.docker.internal" ? 'add "runArgs": ["--add-host=host.docker.internal:host-gateway"] to devcontainer.json, or use another route' : "run `kind-cluster up`",
+      name: r.candidate.kind,
+      state: r.outcome?.ok ? "ok" : failed && !working && r.allowed ? "fail" : "skip",
+      detail: `${failed && working ? "not used: " : ""}${r.detail}`,
+      fix:
+        r.candidate.kind === "host.docker.internal"
+          ? 'add "runArgs": ["--add-host=host.docker.internal:host-gateway"] to devcontainer.json, or use another route'
+          : "run `kind-cluster up`",
     });
   }
   if (!working) return checks;
-  const endpoint = { server: working.server, tlsServerName: working.tlsServerName, credentials };
+  const kube = engines.api({ server: working.server, tlsServerName: working.tlsServerName, credentials });
   try {
-    const ready = await listNodes(endpoint, 5_000);
+    const ready = await kube.listNodes();
     const notReady = ready.filter((n) => !n.ready);
     add({
       zone: Z3,
@@ -130,69 +161,129 @@ export async function doctor(settings: Settings, kubeconfig: string): Promise<Ch
       detail: ready.map((n) => `${n.name} ${n.ready ? "Ready" : `NotReady (${n.reason})`}`).join(", "),
       fix: "wait, or look at `docker exec <node> journalctl -u kubelet`",
     });
-  } catch (error) {
-    add({ zone: Z3, name: "ready", state: "fail", ...message(error) });
+  } catch (e) {
+    add({ zone: Z3, name: "ready", state: "fail", ...failure(e) });
   }
-  if (settings.localRegistry) checks.push(...(await registryHops(settings, cluster)));
-  if (settings.gitops === "flux") checks.push(...(await gitopsHops(endpoint, cluster)));
+  if (o.registry) checks.push(...(await registryHops(engines, settings, cluster, o)));
+  if (o.gitops) checks.push(...(await gitopsHops(engines, settings, kube, cluster, o)));
   return checks;
 }
 
 const REGISTRY = "local registry";
 
 /** Each hop of a pull: the container, its host port, the cluster's network, each node's containerd, a pull, and the relay here. */
-async function registryHops(settings: Settings, cluster: ClusterView): Promise<Check[]> {
-  const checks: Check[] = [];
+async function registryHops(engines: Engines, settings: Settings, cluster: ClusterView, o: FullObservation): Promise<Check[]> {
   const fixUp = "run `kind-cluster up`, which repairs it";
-  let view;
-  try {
-    view = await observeRegistry(cluster.network);
-  } catch (error) {
-    return [{ zone: REGISTRY, name: "container", state: "fail", ...message(error) }];
-  }
+  const { view, relay, error } = o.registry!;
+  if (!view) return [{ zone: REGISTRY, name: "container", state: "fail", detail: error ?? "not observed" }];
+  const checks: Check[] = [];
   const port = settings.registryPort;
-  checks.push({ zone: REGISTRY, name: "container", state: view.running ? "ok" : "fail", detail: view.exists ? `${REGISTRY_NAME} ${view.running ? "running" : "stopped"}` : `${REGISTRY_NAME} does not exist`, fix: fixUp });
+  checks.push({
+    zone: REGISTRY,
+    name: "container",
+    state: view.running ? "ok" : "fail",
+    detail: view.exists ? `${REGISTRY_NAME} ${view.running ? "running" : "stopped"}` : `${REGISTRY_NAME} does not exist`,
+    fix: fixUp,
+  });
   if (!view.running) return checks;
   const published = view.published === `127.0.0.1:${port}`;
-  checks.push({ zone: REGISTRY, name: "host port", state: published ? "ok" : "fail", detail: `published on ${view.published ?? "nothing"}${published ? " (loopback only)" : `, not 127.0.0.1:${port}`}`, fix: `set registryPort to the published port, or \`kind-cluster down --remove-registry\` then \`kind-cluster up\`` });
-  checks.push({ zone: REGISTRY, name: "network", state: view.onNetwork ? "ok" : "fail", detail: `${view.onNetwork ? "on" : "not on"} the cluster's network ${cluster.network ?? "?"}`, fix: fixUp });
-  const files = await Promise.all(cluster.nodes.map((n) => nodeHostsFile(n, port)));
+  checks.push({
+    zone: REGISTRY,
+    name: "host port",
+    state: published ? "ok" : "fail",
+    detail: `published on ${view.published ?? "nothing"}${published ? " (loopback only)" : `, not 127.0.0.1:${port}`}`,
+    fix: "set registryPort to the published port, or `kind-cluster down --remove-registry` then `kind-cluster up`",
+  });
+  checks.push({
+    zone: REGISTRY,
+    name: "network",
+    state: view.onNetwork ? "ok" : "fail",
+    detail: `${view.onNetwork ? "on" : "not on"} the cluster's network ${cluster.network ?? "?"}`,
+    fix: fixUp,
+  });
+  const nodes = cluster.nodes.map((n) => engines.container.node(n));
+  const files = await Promise.all(nodes.map((n) => nodeHostsFile(n, port)));
   checks.push({ zone: REGISTRY, name: "nodes", state: files.every((f) => f.ok) ? "ok" : "fail", detail: files.map((f) => f.detail).join("; "), fix: fixUp });
   if (view.onNetwork) {
-    const pull = await pullFromNode(cluster.nodes[cluster.nodes.length - 1]!);
+    const pull = await pullFromNode(nodes[nodes.length - 1]!);
     checks.push({ zone: REGISTRY, name: "pull", state: pull.ok ? "ok" : "fail", detail: pull.detail, fix: fixUp });
   }
-  const relay = await readState("registry-relay");
-  const answers = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(3_000) }).then((r) => r.status === 200, () => false);
-  checks.push({ zone: REGISTRY, name: "relay", state: answers ? "ok" : "fail", detail: answers ? `localhost:${port} in this container reaches the registry (${relay?.summary ?? "relay"})` : `localhost:${port} in this container does not answer${relay ? "" : " (no relay runs)"}`, fix: fixUp });
+  const answers = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(3_000) }).then(
+    (r) => r.status === 200,
+    () => false,
+  );
+  const summary = relay?.state?.summary;
+  checks.push({
+    zone: REGISTRY,
+    name: "relay",
+    state: answers ? "ok" : "fail",
+    detail: answers
+      ? `localhost:${port} in this container reaches the registry (${summary ?? "relay"})`
+      : `localhost:${port} in this container does not answer${summary ? "" : " (no relay runs)"}`,
+    fix: fixUp,
+  });
   return checks;
 }
 
 const GITOPS = "gitops";
 
-/** The loop's hops: the controllers, the Git server on the cluster's network, the source, the Kustomization. */
-async function gitopsHops(endpoint: Endpoint, cluster: ClusterView): Promise<Check[]> {
+/** The loop's hops: the controllers, the Git server on the cluster's network, the source, what was applied. */
+async function gitopsHops(engines: Engines, settings: Settings, api: KubeApi, cluster: ClusterView, o: FullObservation): Promise<Check[]> {
   const checks: Check[] = [];
   const fixUp = "run `kind-cluster up`";
-  const [cli, installed] = await Promise.all([fluxCliVersion().catch(() => undefined), installedFluxVersion(endpoint)]);
-  checks.push({ zone: GITOPS, name: "flux", state: installed && installed === cli ? "ok" : "fail", detail: installed ? `controllers ${installed}, CLI ${cli ?? "missing"}` : "Flux is not installed in the cluster", fix: fixUp });
-  const service = await readState("gitops");
-  const config = await readServiceConfig<GitOpsServiceConfig>("gitops");
+  const engine = engines.gitops(settings.gitops);
+  const { cli, installed } = await engine.versions(api);
+  checks.push({
+    zone: GITOPS,
+    name: engine.name,
+    state: installed && installed === cli ? "ok" : "fail",
+    detail: installed ? `controllers ${installed}, CLI ${cli ?? "missing"}` : `${engine.name} is not installed in the cluster`,
+    fix: fixUp,
+  });
+  const { source, head } = o.gitops!;
+  // The observation reads the loop through the kubeconfig's entry; when that does not answer, doctor asks with kind's credentials.
+  const view = o.gitops!.view ?? (await engine.observe(api).catch(() => undefined));
+  const config = source?.config;
   const url = config ? `http://${config.host}:${config.port}${GIT_PATH}/info/refs?service=git-upload-pack` : undefined;
-  const fromNode = url && cluster.controlPlane ? await execInContainer(cluster.controlPlane.id, ["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", url], 15_000) : undefined;
-  const served = service !== undefined && fromNode?.stdout === "200";
-  checks.push({ zone: GITOPS, name: "git server", state: served ? "ok" : "fail", detail: service ? `${service.summary}; from the cluster's network: ${fromNode?.stdout === "200" ? "answers" : `no answer (${fromNode?.stderr.trim() || fromNode?.stdout})`}` : "the GitOps service does not run in this container", fix: fixUp });
-  const view = await observeGitOps(endpoint);
-  const head = config ? await readHead(config.repo).catch(() => undefined) : undefined;
-  checks.push({ zone: GITOPS, name: "source", state: view.source?.ready ? "ok" : "fail", detail: view.source ? `${view.url} ${view.branch}@${view.source.revision?.slice(0, 7) ?? "?"}${view.source.ready ? "" : `: ${view.source.message}`}` : "no GitRepository", fix: fixUp });
-  const ks = view.kustomization;
-  const current = ks?.ready && head !== undefined && ks.applied === head.commit;
+  const fromNode =
+    url && cluster.controlPlane
+      ? await engines.container
+          .node(cluster.controlPlane)
+          .exec(["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", url], { timeoutMs: 15_000 })
+      : undefined;
+  const running = source?.state;
+  const served = running !== undefined && fromNode?.stdout === "200";
+  checks.push({
+    zone: GITOPS,
+    name: "git server",
+    state: served ? "ok" : "fail",
+    detail: running
+      ? `${running.summary}; from the cluster's network: ${fromNode?.stdout === "200" ? "answers" : `no answer (${fromNode?.stderr.trim() || fromNode?.stdout})`}`
+      : "the Git source service does not run in this container",
+    fix: fixUp,
+  });
+  checks.push({
+    zone: GITOPS,
+    name: "source",
+    state: view?.source?.ready ? "ok" : "fail",
+    detail: view?.source
+      ? `${view.url} ${view.branch}@${view.source.revision?.slice(0, 7) ?? "?"}${view.source.ready ? "" : `: ${view.source.message}`}`
+      : "no GitRepository",
+    fix: fixUp,
+  });
+  const sync = view?.sync;
+  const current = sync?.ready && head !== undefined && sync.applied === head;
   checks.push({
     zone: GITOPS,
     name: "applied",
     state: current ? "ok" : "fail",
-    detail: ks ? `${ks.applied?.slice(0, 7) ?? "nothing"} applied, workspace HEAD ${head?.commit.slice(0, 7) ?? "?"}${ks.ready ? "" : `; not Ready: ${ks.message}`}` : "no Kustomization",
-    fix: ks && !ks.ready ? "fix the file the message names and commit; the last good state keeps running meanwhile" : "commit, or wait a few seconds; `kind-cluster up` re-arms the loop",
+    detail: sync
+      ? `${sync.applied?.slice(0, 7) ?? "nothing"} applied, workspace HEAD ${head?.slice(0, 7) ?? "?"}${sync.ready ? "" : `; not Ready: ${sync.message}`}`
+      : "no Kustomization",
+    fix:
+      sync && !sync.ready
+        ? "fix the file the message names and commit; the last good state keeps running meanwhile"
+        : "commit, or wait a few seconds; `kind-cluster up` re-arms the loop",
   });
   return checks;
 }

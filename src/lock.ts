@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { link, lstat, open, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { type FileHandle, link, lstat, open, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ZoneError } from "./errors.js";
@@ -24,7 +24,7 @@ export interface LockOptions {
   leaseMs?: number;
 }
 
-export const DEFAULT_LEASE_MS = 60_000;
+const DEFAULT_LEASE_MS = 60_000;
 
 /** What a lock of ours holds. `start` and `pidns` tell a live holder from a reused pid. */
 interface Holder {
@@ -93,7 +93,7 @@ async function isStale(seen: Seen, leaseMs: number): Promise<boolean> {
 }
 
 async function inspect(path: string): Promise<Seen | undefined> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path, "r");
   } catch (error) {
@@ -130,7 +130,7 @@ async function tryCreate(path: string, content: string): Promise<bigint | undefi
 
 /** Without hard links: O_EXCL, then the content. Until it is written, others see an empty lock (leased). */
 async function createWithoutLink(path: string, content: string): Promise<bigint | undefined> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path, "wx", 0o600);
   } catch (error) {
@@ -209,16 +209,16 @@ export async function withLock<T>(path: string, options: LockOptions, fn: () => 
   const deadline = Date.now() + options.timeoutMs;
   const content = JSON.stringify({ ...(await self()), created: new Date().toISOString(), nonce: randomBytes(8).toString("hex") });
   let delay = 10;
-  let ours: bigint | undefined;
-  while ((ours = await tryCreate(path, content)) === undefined) {
+  let ours = await tryCreate(path, content);
+  for (; ours === undefined; ours = await tryCreate(path, content)) {
     const seen = await inspect(path);
     if (!seen || ((await isStale(seen, leaseMs)) && (await takeOver(path, seen)))) continue;
     if (Date.now() > deadline) {
-      throw new ZoneError(
-        "dev container",
-        `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for the lock on ${options.purpose} (${path})${whoHolds(seen)}`,
-        `another kind-cluster or kubectl process holds it; if none runs, delete ${path}`,
-      );
+      throw new ZoneError({
+        zone: "dev container",
+        message: `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for the lock on ${options.purpose} (${path})${whoHolds(seen)}`,
+        fix: `another kind-cluster or kubectl process holds it; if none runs, delete ${path}`,
+      });
     }
     await sleep(delay + Math.random() * delay);
     delay = Math.min(delay * 2, 250);

@@ -30,12 +30,16 @@ const DECIMAL = /^(0|[1-9][0-9]*)$/;
 const port = (when: Rule<number>["when"]) =>
   rule(when, "a port from 1 to 65535, in decimal", (t) => (DECIMAL.test(t) && Number(t) >= 1 && Number(t) <= 65535 ? Number(t) : INVALID));
 const boolean = (when: Rule<boolean>["when"]) => rule(when, "true or false", (t) => (/^(true|false)$/i.test(t) ? t.toLowerCase() === "true" : INVALID));
-const oneOf = <T extends string>(when: Rule<T>["when"], values: readonly T[]) =>
-  rule(when, `one of ${values.join(", ")}`, (t) => ((values as readonly string[]).includes(t) ? (t as T) : INVALID));
+/** An option whose values the JSON lists (`enum`); T is the union the code switches on. */
+const oneOf = <T extends string>(when: Rule<T>["when"], name: "route" | "gitops") => {
+  const values: readonly string[] = feature.options[name].enum;
+  return rule(when, `one of ${values.join(", ")}`, (t) => (values.includes(t) ? (t as T) : INVALID));
+};
 
 /** A release version as the projects tag them: 1.2.3 or v1.2.3, with an optional pre-release suffix. */
 const VERSION = /^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$/;
-const version = (what: string) => rule("build", `"latest" (the version this release pins) or a ${what} version such as v1.2.3`, (t) => (t === "latest" ? t : matching(VERSION, t)));
+const version = (what: string) =>
+  rule("build", `"latest" (the version this release pins) or a ${what} version such as v1.2.3`, (t) => (t === "latest" ? t : matching(VERSION, t)));
 
 /**
  * An image reference as Docker parses it: an optional registry (a name with a dot or a port, or
@@ -54,7 +58,7 @@ const image = (when: Rule<string>["when"], empty?: string) =>
   });
 
 /** An IPv4 address in dotted decimal, no leading zeros. */
-export function isIPv4(text: string): boolean {
+function isIPv4(text: string): boolean {
   const parts = text.split(".");
   return parts.length === 4 && parts.every((p) => DECIMAL.test(p) && Number(p) <= 255);
 }
@@ -69,7 +73,7 @@ const RULES = {
     '"auto" (127.0.0.1, loopback only) or one IPv4 address of the Docker host; 0.0.0.0 is refused: it publishes the API on every interface, to everyone who can reach the host',
     (t) => (t === "auto" || (isIPv4(t) && t !== "0.0.0.0") ? t : INVALID),
   ),
-  route: oneOf("run", ["auto", "host.docker.internal", "kind-network"] as const),
+  route: oneOf<RouteSetting>("run", "route"),
   kindConfig: rule("run", "empty or a path to a kind config (relative paths start at the workspace folder)", (t) => t),
   nodeImage: image("run", "empty (kind's default image)"),
   waitSeconds: rule("run", "a whole number of seconds from 0 to 3600, in decimal", (t) => (DECIMAL.test(t) && Number(t) <= 3600 ? Number(t) : INVALID)),
@@ -78,7 +82,7 @@ const RULES = {
   localRegistry: boolean("run"),
   registryPort: port("run"),
   registryImage: image("run"),
-  gitops: oneOf("run", ["none", "flux"] as const),
+  gitops: oneOf<"none" | "flux">("run", "gitops"),
   gitopsPath: rule("run", "a relative path inside the workspace repository, of letters, digits and . _ - /, without ..", (t) =>
     /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(t) && !t.split("/").includes("..") ? t.replace(/\/$/, "") : INVALID,
   ),
@@ -88,7 +92,9 @@ const RULES = {
   helmVersion: version("helm"),
   installHelm: boolean("build"),
   installDockerCli: boolean("build"),
-  dockerVersion: rule("build", 'empty, "latest" (the version this release pins) or a Docker version such as 28.2.2', (t) => (t === "" || t === "latest" ? t : matching(VERSION, t))),
+  dockerVersion: rule("build", 'empty, "latest" (the version this release pins) or a Docker version such as 28.2.2', (t) =>
+    t === "" || t === "latest" ? t : matching(VERSION, t),
+  ),
   downloadMirror: rule("build", "empty or an http(s) URL of letters, digits and . _ ~ : / ? # @ % + = & , -", (t) => {
     if (t === "") return t;
     if (!/^https?:\/\/[A-Za-z0-9._~:/?#@%+=&,-]+$/.test(t)) return INVALID;
@@ -105,7 +111,32 @@ type Value<R> = R extends Rule<infer T> ? T : never;
 
 /** Every option, parsed: what the CLI works with. */
 export type Settings = { [K in OptionName]: Value<Rules[K]> };
-export type RouteSetting = Settings["route"];
+/** The route option's values (devcontainer-feature.json lists them; the code switches on this union). */
+export type RouteSetting = "auto" | "host.docker.internal" | "kind-network";
+
+/**
+ * Where install.sh records the Feature's options for the hooks (they never see the options themselves);
+ * KIND_CLUSTER_OPTIONS_FILE moves it (tests).
+ */
+export function optionsFile(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KIND_CLUSTER_OPTIONS_FILE || "/usr/local/share/kind-cluster/options.env";
+}
+
+/**
+ * How long each wait of `up` may last. waitSeconds bounds the waits a user watches (nodes Ready, a
+ * commit applied); creating a cluster and installing the GitOps controllers pull and start many
+ * containers, so they are given at least these minimums, whatever waitSeconds says.
+ */
+const MIN_CREATE_SECONDS = 300;
+const MIN_GITOPS_INSTALL_SECONDS = 120;
+
+export function timeouts(settings: Pick<Settings, "waitSeconds">) {
+  return {
+    readyMs: settings.waitSeconds * 1000,
+    createMs: Math.max(settings.waitSeconds, MIN_CREATE_SECONDS) * 1000,
+    gitopsInstallMs: Math.max(settings.waitSeconds, MIN_GITOPS_INSTALL_SECONDS) * 1000,
+  };
+}
 
 export const OPTION_NAMES = Object.keys(RULES) as OptionName[];
 export const RUN_TIME_OPTIONS = OPTION_NAMES.filter((name) => RULES[name].when === "run");
@@ -125,7 +156,7 @@ export function flagName(name: OptionName): string {
 }
 
 /** The variable the devcontainer CLI gives install.sh for an option: its name in upper case. */
-export function featureEnvName(name: OptionName): string {
+function featureEnvName(name: OptionName): string {
   return name.toUpperCase();
 }
 
@@ -139,26 +170,28 @@ export function describeOption(name: OptionName): string {
   return (feature.options as Record<OptionName, { description: string }>)[name].description;
 }
 
-export function defaultText(name: OptionName): string {
+function defaultText(name: OptionName): string {
   return String((feature.options as Record<OptionName, { default: string | boolean }>)[name].default);
 }
 
 function invalid(name: OptionName, value: string, origin: string): ZoneError {
   const accepts = RULES[name].accepts;
-  return new ZoneError(
-    "dev container",
-    `option ${name}=${JSON.stringify(value)} (from ${origin}) is not valid: ${accepts}`,
-    `set ${name} in the Feature's options in devcontainer.json${RULES[name].when === "run" ? ` (or ${envName(name)})` : ""} to ${accepts.split(";")[0]}`,
-  );
+  return new ZoneError({
+    zone: "dev container",
+    message: `option ${name}=${JSON.stringify(value)} (from ${origin}) is not valid: ${accepts}`,
+    fix: `set ${name} in the Feature's options in devcontainer.json${RULES[name].when === "run" ? ` (or ${envName(name)})` : ""} to ${accepts.split(";")[0]}`,
+  });
 }
 
-export function parseOption<K extends OptionName>(name: K, value: string, origin: string): Settings[K] {
+function parseOption<K extends OptionName>(name: K, value: string, origin: string): Settings[K] {
   const parsed = CONTROL.test(value) ? INVALID : RULES[name].parse(value);
   if (parsed === INVALID) throw invalid(name, value, origin);
   return parsed as Settings[K];
 }
 
-export const DEFAULT_SETTINGS: Settings = Object.fromEntries(OPTION_NAMES.map((name) => [name, parseOption(name, defaultText(name), "the Feature's defaults")])) as Settings;
+export const DEFAULT_SETTINGS: Settings = Object.fromEntries(
+  OPTION_NAMES.map((name) => [name, parseOption(name, defaultText(name), "the Feature's defaults")]),
+) as Settings;
 
 /** Later layers win; every value is validated and an error names where it was set. */
 export function resolveSettings(layers: readonly SettingsLayer[]): Settings {
@@ -170,6 +203,13 @@ export function resolveSettings(layers: readonly SettingsLayer[]): Settings {
     }
   }
   return settings as Settings;
+}
+
+/** Where each option's value came from: the last layer that set it, or the Feature's defaults. */
+export function settingOrigins(layers: readonly SettingsLayer[]): Record<OptionName, string> {
+  const origins = Object.fromEntries(OPTION_NAMES.map((name) => [name, "the Feature's defaults"])) as Record<OptionName, string>;
+  for (const layer of layers) for (const name of OPTION_NAMES) if (layer.values[name] !== undefined) origins[name] = layer.origin(name);
+  return origins;
 }
 
 /** KIND_CLUSTER_* variables, for the options the hooks use; empty ones are ignored. */
@@ -222,6 +262,10 @@ export function flagLayer(values: Record<string, string>): SettingsLayer {
 /** A user name as useradd accepts it; recorded for the socket entrypoint, which runs as root. */
 export function parseUserName(value: string): string {
   if (!/^[a-z_][a-z0-9_-]{0,31}\$?$/.test(value))
-    throw new ZoneError("dev container", `remote user ${JSON.stringify(value)} is not a valid user name`, "set remoteUser in devcontainer.json to an existing user of the image");
+    throw new ZoneError({
+      zone: "dev container",
+      message: `remote user ${JSON.stringify(value)} is not a valid user name`,
+      fix: "set remoteUser in devcontainer.json to an existing user of the image",
+    });
   return value;
 }

@@ -4,12 +4,22 @@ import type { NodeSummary } from "./apiserver.js";
 
 /** The columns of `kubectl get nodes`, from what the API told us. */
 export function renderNodes(nodes: readonly NodeSummary[]): string {
-  const rows = [["NAME", "STATUS", "ROLES", "VERSION"], ...nodes.map((n) => [n.name, n.ready ? "Ready" : "NotReady", n.roles.join(",") || "<none>", n.version])];
+  const rows = [
+    ["NAME", "STATUS", "ROLES", "VERSION"],
+    ...nodes.map((n) => [n.name, n.ready ? "Ready" : "NotReady", n.roles.join(",") || "<none>", n.version]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]! + 3)).join("").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]! + 3))
+        .join("")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
-export type CheckState = "ok" | "fail" | "skip";
+type CheckState = "ok" | "fail" | "skip";
 
 export interface Check {
   zone: string;

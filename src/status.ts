@@ -1,16 +1,10 @@
-import { listNodes } from "./apiserver.js";
-import { observeCluster } from "./cluster.js";
-import { dockerInfo } from "./docker.js";
-import { isZoneError } from "./errors.js";
-import { contextName, readKubeconfig, type ClusterEntry } from "./kubeconfig/index.js";
+import { contextName } from "./kubeconfig/names.js";
+import type { FullObservation } from "./observe.js";
 import type { Settings } from "./options.js";
-import { observeGitOps } from "./gitops.js";
-import { observeRegistry, REGISTRY_NAME } from "./registry.js";
-import { readServiceConfig, readState } from "./serve/daemon.js";
-import type { GitOpsServiceConfig } from "./serve/gitops.js";
-import { readHead } from "./serve/head.js";
+import { REGISTRY_NAME } from "./registry.js";
+import { SERVICE_KINDS } from "./serve/kinds.js";
 
-/** `kind-cluster status`: the three zones at a glance, one line each. Changes nothing. */
+/** `kind-cluster status`: the observation, one line per zone and part. Pure: observe.ts does the looking. */
 export interface Status {
   devContainer: { kubeconfig: string; context?: string; server?: string; tlsServerName?: string; currentContext?: string; error?: string };
   dockerHost: { engine?: string; error?: string };
@@ -18,72 +12,64 @@ export interface Status {
   route: { server?: string; reachable: boolean; detail: string };
   registry?: { running: boolean; published?: string; onClusterNetwork: boolean; relay?: string; error?: string };
   gitops?: { following?: string; head?: string; applied?: string; ready?: boolean; message?: string; error?: string };
+  services: Array<{ kind: string; cluster: string; instance: string; running: boolean; pid?: number; summary?: string; log: string }>;
 }
 
-const message = (error: unknown) => (isZoneError(error) ? error.message : String(error));
-
-export async function status(settings: Settings, kubeconfig: string): Promise<Status> {
-  const result: Status = {
-    devContainer: { kubeconfig },
-    dockerHost: {},
-    cluster: { name: settings.clusterName, nodes: [] },
-    route: { reachable: false, detail: "no kubeconfig entry" },
+export function statusOf(settings: Settings, o: FullObservation): Status {
+  const entry = o.kubeconfig.entry;
+  const info = o.docker.info;
+  const status: Status = {
+    devContainer: o.kubeconfig.error
+      ? { kubeconfig: o.kubeconfig.path, error: o.kubeconfig.error }
+      : {
+          kubeconfig: o.kubeconfig.path,
+          context: entry ? contextName(settings.clusterName) : undefined,
+          server: entry?.server,
+          tlsServerName: entry?.tlsServerName,
+          currentContext: o.kubeconfig.currentContext,
+        },
+    dockerHost: info ? { engine: `${info.serverVersion} (${info.operatingSystem})` } : { error: o.docker.error?.message },
+    cluster: {
+      name: settings.clusterName,
+      state: o.cluster?.state,
+      nodes: (o.cluster?.nodes ?? []).map((n) => ({ name: n.name, role: n.role, running: n.running })),
+      api: o.cluster?.api ? `${o.cluster.api.hostIp || "*"}:${o.cluster.api.hostPort}` : undefined,
+    },
+    route: {
+      server: entry?.server,
+      reachable: o.route?.reachable ?? false,
+      detail: o.route?.detail ?? (entry ? "no cluster to reach" : "no kubeconfig entry"),
+    },
+    services: o.services.map((s) => ({
+      kind: s.key.kind,
+      cluster: s.key.cluster,
+      instance: s.key.instance,
+      running: s.state !== undefined,
+      pid: s.state?.pid,
+      summary: s.state?.summary,
+      log: s.log,
+    })),
   };
-  let entry: ClusterEntry | undefined;
-  let network: string | undefined;
-  try {
-    const view = await readKubeconfig(kubeconfig, settings.clusterName);
-    entry = view.entry;
-    result.devContainer = { kubeconfig, context: entry ? contextName(settings.clusterName) : undefined, server: entry?.server, tlsServerName: entry?.tlsServerName, currentContext: view.currentContext };
-  } catch (error) {
-    result.devContainer.error = message(error);
+  if (o.registry) {
+    const r = o.registry;
+    status.registry = r.error
+      ? { running: false, onClusterNetwork: false, error: r.error }
+      : { running: r.view?.running ?? false, published: r.view?.published, onClusterNetwork: r.view?.onNetwork ?? false, relay: r.relay?.state?.summary };
   }
-  try {
-    const info = await dockerInfo();
-    result.dockerHost.engine = `${info.serverVersion} (${info.operatingSystem})`;
-    const cluster = await observeCluster(settings.clusterName);
-    network = cluster.network;
-    result.cluster.state = cluster.state;
-    result.cluster.nodes = cluster.nodes.map((n) => ({ name: n.name, role: n.role, running: n.running }));
-    if (cluster.api) result.cluster.api = `${cluster.api.hostIp || "*"}:${cluster.api.hostPort}`;
-  } catch (error) {
-    result.dockerHost.error = message(error);
+  if (o.gitops) {
+    const g = o.gitops;
+    const sync = g.view?.sync;
+    status.gitops = g.error
+      ? { error: g.error }
+      : {
+          following: g.view?.branch,
+          head: g.head,
+          applied: sync?.applied,
+          ready: sync?.ready,
+          message: sync?.ready ? undefined : (sync?.message ?? g.view?.source?.message),
+        };
   }
-  if (entry) {
-    try {
-      const nodes = await listNodes(entry, 3_000);
-      result.route = { server: entry.server, reachable: true, detail: `${nodes.filter((n) => n.ready).length}/${nodes.length} nodes Ready` };
-    } catch (error) {
-      const step = (error as { step?: string }).step ?? "api";
-      result.route = { server: entry.server, reachable: false, detail: `failed at ${step}: ${(error as Error).message}` };
-    }
-  }
-  if (settings.localRegistry) result.registry = await registryStatus(network);
-  if (settings.gitops === "flux") result.gitops = await gitopsStatus(result.route.reachable ? entry : undefined);
-  return result;
-}
-
-async function registryStatus(network: string | undefined): Promise<NonNullable<Status["registry"]>> {
-  try {
-    const view = await observeRegistry(network);
-    const relay = await readState("registry-relay");
-    return { running: view.running, published: view.published, onClusterNetwork: view.onNetwork, relay: relay?.summary };
-  } catch (error) {
-    return { running: false, onClusterNetwork: false, error: message(error) };
-  }
-}
-
-/** The revision the cluster applied, against the workspace's HEAD (the repository the GitOps service serves). */
-async function gitopsStatus(entry: ClusterEntry | undefined): Promise<NonNullable<Status["gitops"]>> {
-  if (!entry) return { error: "the API server is not reachable" };
-  try {
-    const repo = (await readServiceConfig<GitOpsServiceConfig>("gitops"))?.repo;
-    const [view, head] = await Promise.all([observeGitOps(entry), repo ? readHead(repo).catch(() => undefined) : undefined]);
-    const ks = view.kustomization;
-    return { following: view.branch, head: head?.commit, applied: ks?.applied, ready: ks?.ready, message: ks?.ready ? undefined : (ks?.message ?? view.source?.message) };
-  } catch (error) {
-    return { error: message(error) };
-  }
+  return status;
 }
 
 export function renderStatus(s: Status): string {
@@ -95,6 +81,10 @@ export function renderStatus(s: Status): string {
     `route                 ${s.route.server ?? "-"}${s.devContainer.tlsServerName ? ` (tls-server-name ${s.devContainer.tlsServerName})` : ""}: ${s.route.reachable ? "reachable" : "not reachable"}, ${s.route.detail}`,
     ...(s.registry ? [`registry              ${renderRegistry(s.registry)}`] : []),
     ...(s.gitops ? [`gitops                ${renderGitOps(s.gitops)}`] : []),
+    ...s.services.map(
+      (v) =>
+        `service               ${SERVICE_KINDS[v.kind as keyof typeof SERVICE_KINDS]?.title ?? v.kind}${v.instance === "default" ? "" : ` ${v.instance}`}: ${v.running ? `running (pid ${v.pid}), ${v.summary}` : `NOT running (log ${v.log})`}`,
+    ),
   ].join("\n");
 }
 

@@ -51,15 +51,15 @@ export interface Kubeconfig {
 }
 
 /** kubectl's reading: YAML 1.1, and the source tokens kept so that edits can splice the text. */
-export const YAML_OPTIONS = { version: "1.1", uniqueKeys: true, keepSourceTokens: true } as const;
+const YAML_OPTIONS = { version: "1.1", uniqueKeys: true, keepSourceTokens: true } as const;
 
-export function malformed(path: string, problem: string, detail?: string): ZoneError {
-  return new ZoneError(
-    "dev container",
-    `the kubeconfig ${path} is malformed (${problem}); it was left untouched`,
-    `repair or move ${path} aside, then run \`kind-cluster up\` again`,
+function malformed(path: string, problem: string, detail?: string): ZoneError {
+  return new ZoneError({
+    zone: "dev container",
+    message: `the kubeconfig ${path} is malformed (${problem}); it was left untouched`,
+    fix: `repair or move ${path} aside, then run \`kind-cluster up\` again`,
     detail,
-  );
+  });
 }
 
 /** kubectl (Go) refuses bytes that are not UTF-8; so do we, rather than rewrite them as U+FFFD. */
@@ -138,7 +138,10 @@ export function entryItems(entry: ClusterEntry): Record<Section, Item> {
   if (entry.tlsServerName) cluster["tls-server-name"] = entry.tlsServerName;
   return {
     clusters: { name: entry.name, cluster },
-    users: { name: entry.name, user: { "client-certificate-data": entry.credentials.clientCertificateData, "client-key-data": entry.credentials.clientKeyData } },
+    users: {
+      name: entry.name,
+      user: { "client-certificate-data": entry.credentials.clientCertificateData, "client-key-data": entry.credentials.clientKeyData },
+    },
     contexts: { name: entry.name, context: { cluster: entry.name, user: entry.name } },
   };
 }
@@ -172,11 +175,11 @@ export function credentialsFromKind(text: string, name: string): Credentials {
   const { model } = parseKubeconfig(text, `kind's kubeconfig for ${name}`);
   const entry = entryFromItems(name, model.sections.clusters.get(name), model.sections.users.get(name));
   if (!entry) {
-    throw new ZoneError(
-      "kind cluster",
-      `kind's kubeconfig for cluster ${name} has no complete entry (certificate authority, client certificate and key)`,
-      "check that the control-plane node is healthy: `docker logs <name>-control-plane`",
-    );
+    throw new ZoneError({
+      zone: "kind cluster",
+      message: `kind's kubeconfig for cluster ${name} has no complete entry (certificate authority, client certificate and key)`,
+      fix: "check that the control-plane node is healthy: `docker logs <name>-control-plane`",
+    });
   }
   return entry.credentials;
 }

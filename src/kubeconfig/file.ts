@@ -25,7 +25,7 @@ export async function readBytes(path: string): Promise<Buffer | undefined> {
 }
 
 /** The final target of a chain of symlinks, even when it does not exist yet (a dangling dotfile link). */
-export async function resolveTarget(path: string): Promise<string> {
+async function resolveTarget(path: string): Promise<string> {
   let current = resolve(path);
   for (let hops = 0; hops < 40; hops++) {
     const st = await lstat(current).catch((error) => (code(error) === "ENOENT" ? undefined : Promise.reject(error)));

@@ -10,9 +10,7 @@ import { itemIndex, pairOf, type Item, type Kubeconfig, type Section } from "./d
 
 export type Edit =
   /** Replace the item of that name, or append it. */
-  | { op: "set"; section: Section; item: Item }
-  | { op: "delete"; section: Section; name: string }
-  | { op: "current-context"; value: string };
+  { op: "set"; section: Section; item: Item } | { op: "delete"; section: Section; name: string } | { op: "current-context"; value: string };
 
 /** Replace [start, end) of the original text; an insertion has start === end. */
 interface Patch {
@@ -87,7 +85,9 @@ function blockMap(value: Record<string, unknown>, col: number, eol: string): str
 /** JSON for a flow context: one line, or indented to `col` when the collection spans lines. */
 function flowValue(value: unknown, multiline: boolean, col: number, eol: string): string {
   if (!multiline) return JSON.stringify(value);
-  return JSON.stringify(value, null, 2).split("\n").join(eol + " ".repeat(col));
+  return JSON.stringify(value, null, 2)
+    .split("\n")
+    .join(eol + " ".repeat(col));
 }
 
 // ---- positions ----
@@ -131,11 +131,11 @@ function linesAfter(src: Source, end: number, fallback: number, body: string): P
 }
 
 function cannotEdit(path: string, what: string): ZoneError {
-  return new ZoneError(
-    "dev container",
-    `cannot edit the kubeconfig ${path}: ${what}; it was left untouched`,
-    `write that part of ${path} as a plain YAML list or value (no alias or merge key), then run \`kind-cluster up\` again`,
-  );
+  return new ZoneError({
+    zone: "dev container",
+    message: `cannot edit the kubeconfig ${path}: ${what}; it was left untouched`,
+    fix: `write that part of ${path} as a plain YAML list or value (no alias or merge key), then run \`kind-cluster up\` again`,
+  });
 }
 
 /** The list of a section as the text holds it, if there is one to edit. */

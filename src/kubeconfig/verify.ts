@@ -32,7 +32,11 @@ function anchorsIn(kc: Kubeconfig, section: Section, name: string): string[] {
 
 function expected(before: Kubeconfig, edits: readonly Edit[]): Model {
   const model: Model = {
-    sections: { clusters: new Map(before.model.sections.clusters), users: new Map(before.model.sections.users), contexts: new Map(before.model.sections.contexts) },
+    sections: {
+      clusters: new Map(before.model.sections.clusters),
+      users: new Map(before.model.sections.users),
+      contexts: new Map(before.model.sections.contexts),
+    },
     currentContext: before.model.currentContext,
     // An empty file gets a header: see appendDocument.
     rest: before.top ? before.model.rest : { apiVersion: "v1", kind: "Config" },
@@ -72,11 +76,12 @@ function fieldDifference(a: unknown, b: unknown, path = ""): string | undefined 
 }
 
 function refused(path: string, what: string, detail?: string): ZoneError {
-  return new ZoneError(
-    "dev container",
-    `writing our entries to the kubeconfig ${path} ${what}; nothing was written`,
-    `${path} shares YAML anchors, aliases or merge keys between our entries and others: write the other entries' values out in full ` +
+  return new ZoneError({
+    zone: "dev container",
+    message: `writing our entries to the kubeconfig ${path} ${what}; nothing was written`,
+    fix:
+      `${path} shares YAML anchors, aliases or merge keys between our entries and others: write the other entries' values out in full ` +
       `(or delete our entries with \`kubectl config delete-cluster\`, \`delete-user\` and \`delete-context\`), then run \`kind-cluster up\` again`,
     detail,
-  );
+  });
 }

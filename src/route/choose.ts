@@ -1,12 +1,13 @@
 import type { ProbeStep } from "../apiserver.js";
-import { API_PORT, controlPlaneName } from "../cluster.js";
+import { API_PORT, controlPlaneName } from "../cluster/view.js";
 import type { RouteSetting } from "../options.js";
 
 /**
  * How zone 1 (the dev container) reaches the API server in zone 3, the pure half: candidates are
  * derived from facts, and the choice is made from probe outcomes gathered by index.ts.
  */
-export type RouteKind = "host.docker.internal" | "gateway" | "kind-network";
+/** A route: one of the route option's own values, or the gateway address (host.docker.internal's twin). */
+type RouteKind = Exclude<RouteSetting, "auto"> | "gateway";
 
 export interface RouteCandidate {
   kind: RouteKind;
@@ -69,14 +70,16 @@ export function routeCandidates(setting: RouteSetting, facts: RouteFacts): Route
   }
 }
 
-export function isLoopback(address: string): boolean {
+function isLoopback(address: string): boolean {
   return /^127\./.test(address) || address === "::1";
 }
 
 /** Why `auto` did not try the routes through the host, when it did not. */
 export function skippedRoutes(setting: RouteSetting, facts: RouteFacts): string[] {
   if (setting !== "auto" || facts.dockerDesktop || !isLoopback(facts.publishedHostIp)) return [];
-  return [`host.docker.internal, gateway: not tried; the API is published on ${facts.publishedHostIp} of a Linux engine, which containers reach only through the cluster's network`];
+  return [
+    `host.docker.internal, gateway: not tried; the API is published on ${facts.publishedHostIp} of a Linux engine, which containers reach only through the cluster's network`,
+  ];
 }
 
 /** A sentence on why a route failed, with what the facts say about the cause. */
@@ -86,8 +89,7 @@ export function explainFailure(candidate: RouteCandidate, outcome: ProbeOutcome,
     return `${base}; the name is not defined here (a Linux engine adds it only with --add-host=host.docker.internal:host-gateway in runArgs)`;
   if ((candidate.kind === "host.docker.internal" || candidate.kind === "gateway") && outcome.failedAt === "tcp" && isLoopback(facts.publishedHostIp))
     return `${base}; the API is published on ${facts.publishedHostIp} of the Docker host, which containers cannot reach on a Linux engine`;
-  if (candidate.kind === "kind-network" && outcome.failedAt === "dns")
-    return `${base}; this container is not on the cluster's Docker network`;
+  if (candidate.kind === "kind-network" && outcome.failedAt === "dns") return `${base}; this container is not on the cluster's Docker network`;
   return base;
 }
 

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ApiError, listNodes, type NodeSummary } from "../apiserver.js";
-import type { ClusterView } from "../cluster.js";
-import { connectNetwork, inspectContainers, selfContainerId, type DockerInfo } from "../docker.js";
+import { ApiError, type NodeSummary } from "../apiserver.js";
+import type { ClusterView } from "../cluster/view.js";
+import type { EngineInfo } from "../engine/engine.js";
+import type { Engines } from "../engines.js";
 import { ZoneError } from "../errors.js";
 import type { ClusterEntry, Credentials } from "../kubeconfig/index.js";
 import type { Settings } from "../options.js";
 import { chooseRoute, explainFailure, routeCandidates, skippedRoutes, type ProbeOutcome, type RouteCandidate, type RouteFacts } from "./choose.js";
-import { defaultGateway } from "./self.js";
 
 /**
  * The hop from zone 1 to zone 3, the one module `up` and `doctor` share: the facts a route depends on,
@@ -23,21 +23,18 @@ export interface Connection {
 
 const PROBE_TIMEOUT_MS = 5_000;
 
-/** What the candidates are derived from: the published API, the engine, and this container's gateway. */
-export async function routeFacts(settings: Settings, cluster: ClusterView, docker: DockerInfo): Promise<RouteFacts> {
-  return {
-    clusterName: settings.clusterName,
-    publishedPort: cluster.api?.hostPort ?? 0,
-    publishedHostIp: cluster.api?.hostIp ?? "",
-    gatewayIp: await defaultGateway(),
-    dockerDesktop: docker.dockerDesktop,
-  };
+/** What the candidates are derived from: the published API, the engine, and this container's gateway. Pure. */
+export function routeFacts(clusterName: string, cluster: ClusterView, docker: EngineInfo, gatewayIp: string | undefined): RouteFacts {
+  return { clusterName, publishedPort: cluster.api?.hostPort ?? 0, publishedHostIp: cluster.api?.hostIp ?? "", gatewayIp, dockerDesktop: docker.dockerDesktop };
 }
 
-export async function probeRoute(candidate: RouteCandidate, credentials: Credentials, timeoutMs: number): Promise<ProbeOutcome & { nodes?: NodeSummary[] }> {
+type Probe = ProbeOutcome & { nodes?: NodeSummary[] };
+
+/** One candidate, probed end to end: DNS, TCP, a verified TLS handshake and an authenticated API call. */
+export async function probeRoute(engines: Pick<Engines, "api">, candidate: RouteCandidate, credentials: Credentials, timeoutMs: number): Promise<Probe> {
   const start = performance.now();
   try {
-    const nodes = await listNodes({ server: candidate.server, tlsServerName: candidate.tlsServerName, credentials }, timeoutMs);
+    const nodes = await engines.api({ server: candidate.server, tlsServerName: candidate.tlsServerName, credentials }).listNodes(timeoutMs);
     return { ok: true, ms: performance.now() - start, nodes };
   } catch (error) {
     const step = error instanceof ApiError ? error.step : "api";
@@ -45,13 +42,35 @@ export async function probeRoute(candidate: RouteCandidate, credentials: Credent
   }
 }
 
-/** The fast path of every container start: the kubeconfig's entry is one of our routes and still answers. */
-export async function entryStillWorks(settings: Settings, facts: RouteFacts, entry: ClusterEntry): Promise<Connection | undefined> {
+/** Whether the kubeconfig's entry is reachable: what `up`, `status` and `doctor` all mean by it. */
+export interface Reachability {
+  /** The entry is one of the routes the route option allows, and it answered. */
+  reachable: boolean;
+  /** The route the entry names, when it is one of ours. */
+  candidate?: RouteCandidate;
+  outcome?: Probe;
+  /** One line: why it is or is not reachable. */
+  detail: string;
+}
+
+/**
+ * The one view of "reachable": the kubeconfig's entry names one of the routes the route option
+ * allows, and an authenticated API call through it succeeds over verified TLS. `up` takes it as its
+ * fast path, `status` shows it, `doctor` judges the route by it.
+ */
+export async function reachability(
+  engines: Pick<Engines, "api">,
+  settings: Settings,
+  facts: RouteFacts,
+  entry: ClusterEntry | undefined,
+): Promise<Reachability> {
+  if (!entry) return { reachable: false, detail: "no kubeconfig entry" };
   const candidate = routeCandidates(settings.route, facts).find((c) => c.server === entry.server && c.tlsServerName === entry.tlsServerName);
-  if (!candidate) return undefined;
-  const outcome = await probeRoute(candidate, entry.credentials, 3_000);
-  if (!outcome.ok) return undefined;
-  return { candidate, explanation: [`${candidate.kind}: the kubeconfig's entry still answers (${candidate.server})`], nodes: outcome.nodes ?? [] };
+  if (!candidate) return { reachable: false, detail: `the entry's server ${entry.server} is not a route the route option ${settings.route} allows` };
+  const outcome = await probeRoute(engines, candidate, entry.credentials, 3_000);
+  if (!outcome.ok) return { reachable: false, candidate, outcome, detail: `failed at ${outcome.failedAt}: ${outcome.reason}` };
+  const nodes = outcome.nodes ?? [];
+  return { reachable: true, candidate, outcome, detail: `${nodes.filter((n) => n.ready).length}/${nodes.length} nodes Ready` };
 }
 
 /** A failure that waiting will not mend: the name does not exist, or the API refuses us. */
@@ -59,26 +78,29 @@ function permanent(outcome: ProbeOutcome): boolean {
   return outcome.failedAt === "dns" || outcome.failedAt === "tls" || outcome.failedAt === "api";
 }
 
-/** Joins this dev container to the cluster's network; says why not when it cannot. */
-export async function joinClusterNetwork(network: string | undefined): Promise<string | undefined> {
-  if (!network) return "the cluster has no Docker network of its own";
-  const self = await selfContainerId();
-  if (!self) return "this process does not run in a container, so it cannot join the cluster's network";
-  await connectNetwork(network, self);
-  return undefined;
-}
-
 /** This dev container's address on the cluster's network, joining it first; throws when it cannot. */
-export async function selfAddressOn(network: string | undefined): Promise<string> {
-  const why = await joinClusterNetwork(network);
-  const self = why ? undefined : await selfContainerId();
-  const ip = self && network ? (await inspectContainers([self]))[0]?.networks[network]?.ip : undefined;
-  if (!ip) throw new ZoneError("route", `this dev container has no address on the cluster's network${why ? `: ${why}` : ""}`, "run `kind-cluster up` inside the dev container, which joins it to the cluster's network");
+export async function selfAddressOn(engines: Pick<Engines, "self">, network: string | undefined): Promise<string> {
+  const self = await engines.self();
+  const why = await self.join(network);
+  const ip = network && !why ? await self.addressOn(network) : undefined;
+  if (!ip)
+    throw new ZoneError({
+      zone: "route",
+      message: `this dev container has no address on the cluster's network${why ? `: ${why}` : ""}`,
+      fix: "run `kind-cluster up` inside the dev container, which joins it to the cluster's network",
+    });
   return ip;
 }
 
 /** Probes the candidate routes in order, for up to `patienceMs`, and keeps the first that works. */
-export async function connect(settings: Settings, cluster: ClusterView, facts: RouteFacts, credentials: Credentials, patienceMs: number): Promise<Connection> {
+export async function connect(
+  engines: Pick<Engines, "api" | "self">,
+  settings: Settings,
+  cluster: ClusterView,
+  facts: RouteFacts,
+  credentials: Credentials,
+  patienceMs: number,
+): Promise<Connection> {
   const candidates = routeCandidates(settings.route, facts);
   const deadline = Date.now() + patienceMs;
   const last = new Map<RouteCandidate, ProbeOutcome>();
@@ -89,13 +111,13 @@ export async function connect(settings: Settings, cluster: ClusterView, facts: R
       const previous = last.get(candidate);
       if (previous && permanent(previous)) continue;
       if (candidate.kind === "kind-network" && !previous) {
-        const why = await joinClusterNetwork(cluster.network);
+        const why = await (await engines.self()).join(cluster.network);
         if (why) {
           last.set(candidate, { ok: false, failedAt: "tcp", reason: why, ms: 0 });
           continue;
         }
       }
-      const outcome = await probeRoute(candidate, credentials, PROBE_TIMEOUT_MS);
+      const outcome = await probeRoute(engines, candidate, credentials, PROBE_TIMEOUT_MS);
       last.set(candidate, outcome);
       if (outcome.ok) return { candidate, explanation: explain(), nodes: outcome.nodes ?? [] };
     }
@@ -103,14 +125,15 @@ export async function connect(settings: Settings, cluster: ClusterView, facts: R
     if (allPermanent || Date.now() >= deadline) break;
     await sleep(1000);
   }
-  throw new ZoneError(
-    "route",
-    `no route from the dev container reaches the API server of cluster ${settings.clusterName} (route option: ${settings.route})`,
-    settings.route === "auto"
-      ? "run `kind-cluster doctor` to see each hop; the lines below say where each route failed"
-      : "set the Feature's route option to auto, or run `kind-cluster doctor` to see each hop",
-    explain().join("\n"),
-  );
+  throw new ZoneError({
+    zone: "route",
+    message: `no route from the dev container reaches the API server of cluster ${settings.clusterName} (route option: ${settings.route})`,
+    fix:
+      settings.route === "auto"
+        ? "run `kind-cluster doctor` to see each hop; the lines below say where each route failed"
+        : "set the Feature's route option to auto, or run `kind-cluster doctor` to see each hop",
+    detail: explain().join("\n"),
+  });
 }
 
 export interface RouteDiagnosis {
@@ -128,10 +151,15 @@ export interface RouteDiagnosis {
  * Every route probed as it is, joining nothing (doctor changes nothing). Returns each route's
  * diagnosis and the first allowed route that works.
  */
-export async function diagnoseRoutes(settings: Settings, cluster: ClusterView, facts: RouteFacts, credentials: Credentials): Promise<{ routes: RouteDiagnosis[]; working?: RouteCandidate }> {
+export async function diagnoseRoutes(
+  engines: Pick<Engines, "api" | "self">,
+  settings: Settings,
+  cluster: ClusterView,
+  facts: RouteFacts,
+  credentials: Credentials,
+): Promise<{ routes: RouteDiagnosis[]; working?: RouteCandidate }> {
   const allowed = new Set(routeCandidates(settings.route, facts).map((c) => c.kind));
-  const self = await selfContainerId();
-  const joined = self !== undefined && cluster.network !== undefined && (await inspectContainers([self]))[0]?.networks[cluster.network] !== undefined;
+  const joined = cluster.network !== undefined && (await (await engines.self()).addressOn(cluster.network)) !== undefined;
   const routes: RouteDiagnosis[] = [];
   for (const candidate of routeCandidates("auto", facts)) {
     const base = { candidate, allowed: allowed.has(candidate.kind) };
@@ -140,7 +168,7 @@ export async function diagnoseRoutes(settings: Settings, cluster: ClusterView, f
       routes.push({ ...base, why, detail: why });
       continue;
     }
-    const outcome = await probeRoute(candidate, credentials, 3_000);
+    const outcome = await probeRoute(engines, candidate, credentials, 3_000);
     const detail = outcome.ok ? `${candidate.server}: TLS verified, API answered in ${Math.round(outcome.ms)}ms` : explainFailure(candidate, outcome, facts);
     routes.push({ ...base, outcome, detail });
   }

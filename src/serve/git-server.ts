@@ -32,7 +32,7 @@ export interface GitServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_GIT_PATH = "/workspace.git";
+const DEFAULT_GIT_PATH = "/workspace.git";
 
 // `safe.directory=*`: the workspace may belong to another uid (a bind mount from the host), and git
 // refuses such repositories unless told otherwise. Given on the command line, it changes no file.
@@ -101,7 +101,8 @@ async function findGitDir(repo: string): Promise<string> {
 function childEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^GIT_(DIR|WORK_TREE|COMMON_DIR|INDEX_FILE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|NAMESPACE|PROTOCOL)$/.test(key)) env[key] = value;
+    if (value !== undefined && !/^GIT_(DIR|WORK_TREE|COMMON_DIR|INDEX_FILE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|NAMESPACE|PROTOCOL)$/.test(key))
+      env[key] = value;
   }
   return env;
 }
@@ -187,7 +188,8 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
       start();
       // stdout may still hold buffered bytes after the exit: end the response once it has drained.
       finished(stdout, (error) => {
-        if (failed || error) res.destroy(); // a truncated body must not look complete
+        if (failed || error)
+          res.destroy(); // a truncated body must not look complete
         else res.end();
       });
     });

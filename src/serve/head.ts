@@ -25,7 +25,10 @@ const GIT_ENV = { GIT_OPTIONAL_LOCKS: "0" };
 
 /** Parses `git rev-parse HEAD --symbolic-full-name HEAD`: the commit, then `refs/heads/<b>` or `HEAD`. */
 export function parseHead(stdout: string): Head {
-  const [commit = "", ref = ""] = stdout.trim().split("\n").map((line) => line.trim());
+  const [commit = "", ref = ""] = stdout
+    .trim()
+    .split("\n")
+    .map((line) => line.trim());
   if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) throw new Error(`unexpected output of git rev-parse: ${JSON.stringify(stdout)}`);
   return ref.startsWith("refs/heads/") ? { commit, branch: ref.slice("refs/heads/".length) } : { commit };
 }

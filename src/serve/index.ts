@@ -1,45 +1,28 @@
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import { processStart } from "../pids.js";
-import { servicePaths, writeState, type ServiceName } from "./daemon.js";
-export { SERVICES } from "./daemon.js";
-import { startGitOpsService, type GitOpsServiceConfig } from "./gitops.js";
-import { startRelay } from "./relay.js";
+import { readServiceFile, servicePaths, writeState } from "./daemon.js";
+import { SERVICE_KINDS, serviceRow } from "./kinds.js";
 
 /**
- * `kind-cluster serve <service> <config>`: the body of one zone-1 background service (see daemon.ts,
- * which starts it). It records itself as ready once it listens, and stops cleanly on SIGTERM.
+ * `kind-cluster serve <config file>`: the body of one zone-1 service instance (daemon.ts starts it).
+ * It records itself as ready once it listens, and stops cleanly on SIGTERM.
  */
-export interface RelayConfig {
-  port: number;
-  targetHost: string;
-  targetPort: number;
-}
-
-type Config = { configHash: string } & (RelayConfig | GitOpsServiceConfig);
-
 const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 
-async function start(service: ServiceName, config: Config): Promise<{ close(): Promise<void>; summary: string }> {
-  switch (service) {
-    case "registry-relay": {
-      const c = config as RelayConfig;
-      const relay = await startRelay({ listen: { host: "127.0.0.1", port: c.port }, target: { host: c.targetHost, port: c.targetPort }, log });
-      return { close: relay.close, summary: `127.0.0.1:${c.port} -> ${c.targetHost}:${c.targetPort}` };
-    }
-    case "gitops":
-      return startGitOpsService(config as GitOpsServiceConfig, log);
-  }
-}
-
-export async function serve(service: ServiceName, configPath: string): Promise<void> {
-  const config = JSON.parse(await readFile(configPath, "utf8")) as Config;
-  const running = await start(service, config);
-  log(`${service} ready: ${running.summary}`);
-  await writeState(service, { pid: process.pid, started: (await processStart(process.pid)) ?? "", configHash: config.configHash, ready: true, summary: running.summary });
+export async function serve(configPath: string): Promise<void> {
+  const file = await readServiceFile<never>(configPath);
+  if (!file?.key || !(file.key.kind in SERVICE_KINDS)) throw new Error(`${configPath} is not a kind-cluster service configuration`);
+  const { key, config, configHash } = file;
+  // The runtime folder is where `up` put the configuration: <dir>/<scope>/<kind>.<instance>.json.
+  const dir = dirname(dirname(configPath));
+  const running = await serviceRow(key.kind).run(config, log);
+  log(`${key.kind} ready: ${running.summary}`);
+  await writeState(key, { pid: process.pid, started: (await processStart(process.pid)) ?? "", configHash, ready: true, summary: running.summary }, dir);
   const stop = async () => {
-    log(`${service} stopping`);
+    log(`${key.kind} stopping`);
     await running.close().catch(() => undefined);
-    await rm(servicePaths(service).state, { force: true });
+    await rm(servicePaths(key, dir).state, { force: true });
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop());

@@ -1,38 +1,43 @@
-import type { Endpoint, NodeSummary } from "../apiserver.js";
-import type { ClusterView } from "../cluster.js";
-import type { DockerInfo } from "../docker.js";
+import type { KubeApi, NodeSummary } from "../apiserver.js";
+import type { ClusterView } from "../cluster/view.js";
+import type { EngineInfo } from "../engine/engine.js";
+import type { Engines } from "../engines.js";
 import type { Credentials } from "../kubeconfig/index.js";
 import type { Logger, StageHandle } from "../log.js";
+import type { Observation } from "../observe.js";
 import type { Settings } from "../options.js";
-import type { Connection, RouteFacts } from "../route/index.js";
+import type { Connection } from "../route/index.js";
 
 /** What the cluster stage did. */
 export type ClusterAction = "created" | "adopted" | "started" | "re-created";
 
-/** What every stage of `up` reads, and what earlier stages learned for later ones (nothing is read twice). */
-export interface UpContext {
+/**
+ * What every stage of `up` reads: the engines it drives (as kind's actions get their provider), the
+ * settings, and what earlier stages learned for later ones. Each learned field is written by one stage
+ * and read by a later one; nothing is read twice.
+ */
+export interface UpContext extends Engines {
   readonly settings: Settings;
   /** The workspace folder (the hooks' working directory): relative kindConfig paths start here. */
   readonly workspace: string;
   /** The kubeconfig file we write, chosen by kubectl's rule. */
   readonly kubeconfig: string;
   readonly logger: Logger;
-  readonly env: NodeJS.ProcessEnv;
   /** How long to wait for Docker to answer (hooks may start before the socket proxy does). */
   readonly dockerWaitMs: number;
 
   /** docker: the engine's facts. */
-  docker?: DockerInfo;
+  docker?: EngineInfo;
+  /** docker: the system as `up` found it (the observation `status` shows). */
+  observed?: Observation;
   /** cluster: the cluster as it stands once created, adopted or started. */
-  cluster?: ClusterView & { action: ClusterAction; kindKubeconfig?: string; everReady: boolean };
-  /** route: what the candidates were derived from, the chosen route, and the credentials it was proven with. */
-  facts?: RouteFacts;
-  connection?: Connection;
+  cluster?: ClusterView & { action: ClusterAction; everReady: boolean };
+  /** cluster (kind's, when it created the cluster) or route: the credentials the route was proven with. */
   credentials?: Credentials;
+  /** route: the chosen route. */
+  connection?: Connection;
   /** route: true when the kubeconfig's entry already works as it is (nothing to write). */
   entryCurrent?: boolean;
-  /** kubeconfig: whether the file was rewritten. */
-  kubeconfigChanged?: boolean;
   /** ready: every node, Ready. */
   nodes?: NodeSummary[];
 }
@@ -52,8 +57,13 @@ export function need<K extends keyof UpContext>(ctx: UpContext, key: K): NonNull
   return value as NonNullable<UpContext[K]>;
 }
 
-/** The API server as the chosen route reaches it, with the credentials that route was proven with. */
-export function apiEndpoint(ctx: UpContext): Endpoint {
+/** The API server through the chosen route, with the credentials that route was proven with. */
+export function clusterApi(ctx: UpContext): KubeApi {
   const { candidate } = need(ctx, "connection");
-  return { server: candidate.server, tlsServerName: candidate.tlsServerName, credentials: need(ctx, "credentials") };
+  return ctx.api({ server: candidate.server, tlsServerName: candidate.tlsServerName, credentials: need(ctx, "credentials") });
+}
+
+/** Whether the cluster stage made the cluster in this run (so nothing of an earlier run can be reused). */
+export function createdNow(action: ClusterAction): boolean {
+  return action === "created" || action === "re-created";
 }

@@ -1,31 +1,34 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { withLock } from "../lock.js";
-import { dockerStage } from "./1-docker.js";
-import { clusterStage } from "./2-cluster.js";
-import { routeStage } from "./3-route.js";
-import { kubeconfigStage } from "./4-kubeconfig.js";
-import { readyStage } from "./5-ready.js";
-import { registryStage } from "./6-registry.js";
-import { gitopsStage } from "./7-gitops.js";
+import { clusterStage } from "./cluster.js";
 import type { Stage, UpContext } from "./context.js";
+import { dockerStage } from "./docker.js";
+import { gitopsStage } from "./gitops.js";
+import { kubeconfigStage } from "./kubeconfig.js";
+import { readyStage } from "./ready.js";
+import { registryStage } from "./registry.js";
+import { routeStage } from "./route.js";
 
 /**
  * `kind-cluster up`: converge, idempotently, by running these stages in order over one context.
  * A new capability is a new stage file and one line here.
  */
-export const STAGES: readonly Stage[] = [dockerStage, clusterStage, routeStage, kubeconfigStage, readyStage, registryStage, gitopsStage];
+const STAGES: readonly Stage[] = [dockerStage, clusterStage, routeStage, kubeconfigStage, readyStage, registryStage, gitopsStage];
 
 export type { UpContext };
+
+/** Runs the stages that the settings ask for, in order, each as a logged stage. */
+async function runStages(ctx: UpContext, stages: readonly Stage[] = STAGES): Promise<UpContext> {
+  for (const stage of stages) {
+    if (stage.enabled && !stage.enabled(ctx.settings)) continue;
+    await ctx.logger.stage(stage.name, (status) => stage.run(ctx, status));
+  }
+  return ctx;
+}
 
 export async function up(ctx: UpContext): Promise<UpContext> {
   // One `up` at a time per cluster in this container (hooks and a person typing may overlap).
   const lock = join(tmpdir(), `kind-cluster-${ctx.settings.clusterName}.up.lock`);
-  return withLock(lock, { timeoutMs: 15 * 60_000, purpose: `cluster ${ctx.settings.clusterName}` }, async () => {
-    for (const stage of STAGES) {
-      if (stage.enabled && !stage.enabled(ctx.settings)) continue;
-      await ctx.logger.stage(stage.name, (status) => stage.run(ctx, status));
-    }
-    return ctx;
-  });
+  return withLock(lock, { timeoutMs: 15 * 60_000, purpose: `cluster ${ctx.settings.clusterName}` }, () => runStages(ctx));
 }

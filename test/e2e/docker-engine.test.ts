@@ -59,7 +59,9 @@ describe("a dev container image that already has an old Docker CLI", () => {
 
   it("gets a current static CLI first in PATH; the image's own CLI stays where it was", async () => {
     expect(up.exitCode, up.output.slice(-3000)).toBe(0);
-    expect(up.output).toMatch(/the image's Docker CLI \(\/usr\/bin\/docker\) speaks API 1\.41, which Docker Engine 29\+ refuses; installing Docker CLI \S+ in \/usr\/local\/bin/);
+    expect(up.output).toMatch(
+      /the image's Docker CLI \(\/usr\/bin\/docker\) speaks API 1\.41, which Docker Engine 29\+ refuses; installing Docker CLI \S+ in \/usr\/local\/bin/,
+    );
     const which = await sh(dir, "command -v docker; /usr/bin/docker version --format '{{.Client.APIVersion}}' 2>/dev/null || true");
     expect(which.stdout.split("\n")).toEqual(["/usr/local/bin/docker", "1.41"]);
   });
@@ -82,7 +84,9 @@ describe("an old Docker CLI kept (installDockerCli false) against an engine that
   it("up says so in zone 2: the client's API version, the engine's minimum, the fix", async () => {
     const out = await sh(dir, "DOCKER_HOST=unix:///run/min-api/docker.sock kind-cluster up --name minapi --port 6477");
     expect(out.exitCode).toBe(1);
-    expect(out.stderr).toContain("[docker host (zone 2)] the Docker engine refuses the dev container's Docker CLI: the CLI speaks API 1.41, the engine accepts API 1.44 and newer");
+    expect(out.stderr).toContain(
+      "[docker host (zone 2)] the Docker engine refuses the dev container's Docker CLI: the CLI speaks API 1.41, the engine accepts API 1.44 and newer",
+    );
     expect(out.stderr).toContain("fix: keep the Feature's installDockerCli option on and rebuild the container");
     expect(out.stderr).not.toContain("does not answer");
   });
@@ -90,7 +94,9 @@ describe("an old Docker CLI kept (installDockerCli false) against an engine that
   it("doctor says the same on its docker line", async () => {
     const out = await sh(dir, "DOCKER_HOST=unix:///run/min-api/docker.sock kind-cluster doctor");
     expect(out.exitCode).toBe(1);
-    expect(out.stdout).toMatch(/✗ docker: the Docker engine refuses the dev container's Docker CLI: the CLI speaks API 1\.41, the engine accepts API 1\.44 and newer/);
+    expect(out.stdout).toMatch(
+      /✗ docker: the Docker engine refuses the dev container's Docker CLI: the CLI speaks API 1\.41, the engine accepts API 1\.44 and newer/,
+    );
     expect(out.stdout).toMatch(/fix: keep the Feature's installDockerCli option on/);
   });
 });

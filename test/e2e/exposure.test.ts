@@ -67,7 +67,9 @@ describe("the API with the defaults", () => {
     const [cp] = await nodeContainers(DEFAULTS.name);
     const nodeIp = (await execa("docker", ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", cp!.id])).stdout.trim();
     const direct = await neighbour.connects(nodeIp, 6443);
-    console.log(`[e2e] LAN neighbour tried ${addresses.join(", ")} on port ${DEFAULTS.port}: reached ${reached.length ? reached.join(", ") : "none"}; the node's own ${nodeIp}:6443 by direct routing: ${direct ? "reached" : "not reached"}`);
+    console.log(
+      `[e2e] LAN neighbour tried ${addresses.join(", ")} on port ${DEFAULTS.port}: reached ${reached.length ? reached.join(", ") : "none"}; the node's own ${nodeIp}:6443 by direct routing: ${direct ? "reached" : "not reached"}`,
+    );
     expect(reached).toEqual([]);
   });
 });
@@ -85,7 +87,9 @@ describe("the API published beyond loopback on request (the seed's route on a Li
     expect(binding.HostIp).toMatch(/^172\.\d+\.\d+\.1$/);
     const warnings = output.split("\n").filter((l) => l.startsWith(" ! the API is published"));
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain(`${binding.HostIp}:${OPTED_IN.port} of the Docker host: every container on the Docker host, and any machine on your network that routes ${binding.HostIp} to it`);
+    expect(warnings[0]).toContain(
+      `${binding.HostIp}:${OPTED_IN.port} of the Docker host: every container on the Docker host, and any machine on your network that routes ${binding.HostIp} to it`,
+    );
   });
 
   it("a LAN neighbour that routes that address to the host connects: the warning is true", async () => {

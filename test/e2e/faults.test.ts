@@ -77,7 +77,10 @@ describe("conflicts and faults: a clear message, nothing changed", () => {
   }, 120_000);
 
   it("two `up` at once: both succeed, one cluster", async () => {
-    const out = await sh(dir, "(kind-cluster up --name race --port 6463 >/tmp/a.log 2>&1; echo a=$?) & (kind-cluster up --name race --port 6463 >/tmp/b.log 2>&1; echo b=$?) & wait; cat /tmp/a.log /tmp/b.log");
+    const out = await sh(
+      dir,
+      "(kind-cluster up --name race --port 6463 >/tmp/a.log 2>&1; echo a=$?) & (kind-cluster up --name race --port 6463 >/tmp/b.log 2>&1; echo b=$?) & wait; cat /tmp/a.log /tmp/b.log",
+    );
     expect(out.stdout).toMatch(/a=0/);
     expect(out.stdout).toMatch(/b=0/);
     expect(out.stdout).toMatch(/✓ cluster\s+created race/);

@@ -41,7 +41,10 @@ describe("Feature install (devcontainer up, offline mirror)", () => {
     const mirrorDir = testbed.mirrorDir ?? join(testbed.kind, "..", "..", "mirror");
     const expected = async (path: string) => (await readFile(join(mirrorDir, `${path}.sha256`), "utf8")).split(/\s+/)[0];
     const installed = (await sh(project, "sha256sum /usr/local/bin/kind /usr/local/bin/kubectl | cut -d' ' -f1")).stdout.split("\n");
-    expect(installed).toEqual([await expected(`kind/${testbed.kindVersion}/kind-linux-amd64`), await expected(`kubectl/${testbed.kubernetesVersion}/kubectl-linux-amd64`)]);
+    expect(installed).toEqual([
+      await expected(`kind/${testbed.kindVersion}/kind-linux-amd64`),
+      await expected(`kubectl/${testbed.kubernetesVersion}/kubectl-linux-amd64`),
+    ]);
   });
 
   it("installs kind and kubectl at the requested versions", async () => {
@@ -99,7 +102,10 @@ describe("a corrupt download", () => {
     const id = server.stdout.trim();
     cleanup.push(id);
     const ip = (await execa("docker", ["inspect", "-f", "{{.NetworkSettings.IPAddress}}", id])).stdout.trim();
-    const bad = await makeProject({ image: testbed.baseImage, options: { ...testbed.featureOptions, createCluster: false, downloadMirror: `http://${ip}:8080` } });
+    const bad = await makeProject({
+      image: testbed.baseImage,
+      options: { ...testbed.featureOptions, createCluster: false, downloadMirror: `http://${ip}:8080` },
+    });
     const result = await devcontainerUp(bad);
     cleanup.push(result.containerId);
     // The classic builder leaves the container of the step that failed behind (exited): not ours to keep.
@@ -118,13 +124,24 @@ describe("order with other Features, and the editor", () => {
     // Ours first in devcontainer.json: installsAfter must still put it last.
     const dir = await devProject({ options: { createCluster: false }, config: { features: undefined } });
     const config = JSON.parse(await readFile(join(dir, ".devcontainer/devcontainer.json"), "utf8"));
-    config.features = { "./kind-cluster": { ...testbed.featureOptions, createCluster: false }, ...Object.fromEntries(official.reverse().map((id) => [id, {}])) };
+    config.features = {
+      "./kind-cluster": { ...testbed.featureOptions, createCluster: false },
+      ...Object.fromEntries(official.reverse().map((id) => [id, {}])),
+    };
     await writeFile(join(dir, ".devcontainer/devcontainer.json"), JSON.stringify(config, null, 2));
     const result = await devcontainerUp(dir);
     cleanup.push(result.containerId);
     expect(result.exitCode, result.output.slice(-3000)).toBe(0);
-    const order = await sh(dir, "for f in /usr/local/share/install-order/*; do echo \"$(cat $f) $(basename $f)\"; done; echo \"$(stat -c %.9Y /usr/local/bin/kind-cluster | tr -d .) kind-cluster\"");
-    const ranked = order.stdout.trim().split("\n").map((l) => l.split(" ")).sort((a, b) => (BigInt(a[0]!) < BigInt(b[0]!) ? -1 : 1)).map((p) => p[1]);
+    const order = await sh(
+      dir,
+      'for f in /usr/local/share/install-order/*; do echo "$(cat $f) $(basename $f)"; done; echo "$(stat -c %.9Y /usr/local/bin/kind-cluster | tr -d .) kind-cluster"',
+    );
+    const ranked = order.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" "))
+      .sort((a, b) => (BigInt(a[0]!) < BigInt(b[0]!) ? -1 : 1))
+      .map((p) => p[1]);
     expect(ranked).toHaveLength(4);
     expect(ranked[3]).toBe("kind-cluster");
   });

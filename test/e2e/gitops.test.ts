@@ -100,7 +100,10 @@ describe("the GitOps loop comes up with the dev container", () => {
     const ours = JSON.parse((await execa("docker", ["inspect", up.containerId!])).stdout)[0].NetworkSettings.Networks.kind.IPAddress;
     expect(url.hostname).toBe(ours);
     // The local address column of every listening socket on that port: only ours on the cluster's network.
-    const local = (await sh(dir, `ss -Hltn 'sport = :${url.port}'`)).stdout.split("\n").filter(Boolean).map((l) => l.trim().split(/\s+/)[3]);
+    const local = (await sh(dir, `ss -Hltn 'sport = :${url.port}'`)).stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.trim().split(/\s+/)[3]);
     expect(local).toEqual([`${ours}:${url.port}`]);
     const push = await git(`git push '${url.href}' HEAD:refs/heads/intruder 2>&1 || true`);
     expect(push.stdout).toMatch(/403|read-only/i);
@@ -137,7 +140,11 @@ describe("a Git commit alone creates, updates and destroys workloads", () => {
 
   it("a broken manifest: not Ready, status and doctor name the file, the last good state keeps running; a fix recovers", async () => {
     await commit("broken", { [`${PATH_IN_REPO}/broken.yaml`]: "apiVersion: v1\nkind: ConfigMap\nmetadata: [not, a, map\n" });
-    await until("broken commit -> Kustomization not Ready", "kubectl -n flux-system get kustomization workspace -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}'", (out) => out === "False");
+    await until(
+      "broken commit -> Kustomization not Ready",
+      "kubectl -n flux-system get kustomization workspace -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}'",
+      (out) => out === "False",
+    );
     const status = await sh(dir, "kind-cluster status");
     expect(status.stdout).toMatch(/gitops\s+following main, applied [0-9a-f]{7} \(workspace HEAD [0-9a-f]{7}\), not Ready: .*broken\.yaml/);
     const doctor = await sh(dir, "kind-cluster doctor");
@@ -161,10 +168,17 @@ describe("a Git commit alone creates, updates and destroys workloads", () => {
 
   it("an image pushed to the local registry, referenced by a committed manifest, runs", async () => {
     const base = await ensureBusyboxImage();
-    const build = await sh(dir, `set -e; mkdir -p /tmp/web && cd /tmp/web && printf 'FROM ${base}\\nCMD ["sleep", "3600"]\\n' > Dockerfile && DOCKER_BUILDKIT=0 docker build -q -t localhost:5001/web:1 . && docker push -q localhost:5001/web:1`);
+    const build = await sh(
+      dir,
+      `set -e; mkdir -p /tmp/web && cd /tmp/web && printf 'FROM ${base}\\nCMD ["sleep", "3600"]\\n' > Dockerfile && DOCKER_BUILDKIT=0 docker build -q -t localhost:5001/web:1 . && docker push -q localhost:5001/web:1`,
+    );
     expect(build.exitCode, build.stderr).toBe(0);
     await commit("web", { [`${PATH_IN_REPO}/web.yaml`]: deployment("web", "localhost:5001/web:1") });
-    await until("commit with a local-registry image -> Available", "kubectl get deployment web -o jsonpath='{.status.availableReplicas}'", (out) => out === "1");
+    await until(
+      "commit with a local-registry image -> Available",
+      "kubectl get deployment web -o jsonpath='{.status.availableReplicas}'",
+      (out) => out === "1",
+    );
   });
 });
 

@@ -11,8 +11,11 @@ let dir = "";
 const containers: Array<string | undefined> = [];
 
 async function ready(): Promise<string[][]> {
-  const out = await sh(dir, "kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}'");
-  return out.stdout.trim().split("\n").map((l) => l.split(" "));
+  const out = await sh(dir, 'kubectl get nodes -o jsonpath=\'{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}\'');
+  return out.stdout
+    .trim()
+    .split("\n")
+    .map((l) => l.split(" "));
 }
 
 function hookSeconds(output: string): number {

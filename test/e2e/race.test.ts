@@ -42,8 +42,24 @@ describe("two dev containers start the same cluster at once", () => {
       const since = (Date.now() / 1000).toFixed(3);
       const both = await Promise.all(dirs.map((dir) => sh(dir, `kind-cluster up --name ${CLUSTER} --port ${PORT} 2>&1`)));
       const until = (Date.now() / 1000 + 1).toFixed(3);
-      const events: ResultPromise = execa("docker", ["events", "--since", since, "--until", until, "--filter", "type=container", "--filter", "event=destroy", "--filter", `label=io.x-k8s.kind.cluster=${CLUSTER}`, "--format", "{{.Actor.Attributes.name}} {{.Actor.ID}}"]);
-      const destroyed = String((await events).stdout).split("\n").filter(Boolean);
+      const events: ResultPromise = execa("docker", [
+        "events",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=destroy",
+        "--filter",
+        `label=io.x-k8s.kind.cluster=${CLUSTER}`,
+        "--format",
+        "{{.Actor.Attributes.name}} {{.Actor.ID}}",
+      ]);
+      const destroyed = String((await events).stdout)
+        .split("\n")
+        .filter(Boolean);
 
       for (const out of both) expect(out.exitCode, out.stdout.slice(-2000)).toBe(0);
       const actions = both.map((out) => /✓ cluster\s+(created|adopted|started)/.exec(out.stdout)?.[1]).sort();
@@ -60,8 +76,24 @@ describe("two dev containers start the same cluster at once", () => {
     await deleteClusters(testbed, CLUSTER);
     const gone = "0".repeat(64);
     const image = (await execa("docker", ["inspect", "-f", "{{.Config.Image}}", containers[0]!])).stdout.trim();
-    const labels = { "io.kind-cluster.lock": CLUSTER, "io.kind-cluster.lock.holder": gone, "io.kind-cluster.lock.pid": "1", "io.kind-cluster.lock.host": "elsewhere", "io.kind-cluster.lock.until": String(Date.now() + 3_600_000) };
-    await execa("docker", ["container", "create", "--name", `kind-cluster-lock-${CLUSTER}`, "--network", "none", ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]), image, "true"]);
+    const labels = {
+      "io.kind-cluster.lock": CLUSTER,
+      "io.kind-cluster.lock.holder": gone,
+      "io.kind-cluster.lock.pid": "1",
+      "io.kind-cluster.lock.host": "elsewhere",
+      "io.kind-cluster.lock.until": String(Date.now() + 3_600_000),
+    };
+    await execa("docker", [
+      "container",
+      "create",
+      "--name",
+      `kind-cluster-lock-${CLUSTER}`,
+      "--network",
+      "none",
+      ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+      image,
+      "true",
+    ]);
     const out = await sh(dirs[0]!, `kind-cluster up --name ${CLUSTER} --port ${PORT}`);
     expect(out.exitCode, out.stderr).toBe(0);
     expect(out.stderr).toContain(`removed a stale lock (kind-cluster-lock-${CLUSTER}: its holder container ${gone.slice(0, 12)} is gone)`);

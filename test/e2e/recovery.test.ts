@@ -51,7 +51,9 @@ describe("a creation cut off half-way", () => {
 
     const again = await sh(dir, `kind-cluster up --name ${HALF.name} --port ${HALF.port}`);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(again.stderr).toContain(`cluster ${HALF.name} was never completed: its creation was cut off before kubeadm ran, so it holds nothing; deleting and re-creating it`);
+    expect(again.stderr).toContain(
+      `cluster ${HALF.name} was never completed: its creation was cut off before kubeadm ran, so it holds nothing; deleting and re-creating it`,
+    );
     expect(again.stderr).toMatch(/✓ cluster\s+re-created half/);
     const now = await nodeContainers(HALF.name);
     expect(now.map((n) => n.name)).toEqual([`${HALF.name}-control-plane`]);
@@ -87,7 +89,9 @@ describe("a node that does not run although Docker says so", () => {
       const out = await sh(dir, `kind-cluster up --name ${STUCK.name} --port ${STUCK.port}`);
       const seconds = (Date.now() - started) / 1000;
       expect(out.exitCode).toBe(1);
-      expect(out.stderr).toMatch(/\[kind cluster \(zone 3\)\] node stuck-control-plane is running, but Docker cannot run a command in it \(.+\): its container runtime is stuck; waiting will not help/);
+      expect(out.stderr).toMatch(
+        /\[kind cluster \(zone 3\)\] node stuck-control-plane is running, but Docker cannot run a command in it \(.+\): its container runtime is stuck; waiting will not help/,
+      );
       expect(out.stderr).toContain(`docker restart ${STUCK.name}-control-plane`);
       expect(out.stderr).not.toMatch(/may still be starting|run `kind-cluster up` again/);
       expect(seconds).toBeLessThan(60);

@@ -73,9 +73,12 @@ describe("a local registry wired into the cluster", () => {
     const inspect = JSON.parse((await execa("docker", ["inspect", REGISTRY])).stdout)[0];
     expect(inspect.HostConfig.PortBindings["5000/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: "5001" }]);
     expect(Object.keys(inspect.NetworkSettings.Networks)).toContain("kind");
-    expect(inspect.Mounts.map((m: { Name: string; Destination: string }) => [m.Name, m.Destination])).toContainEqual(["kind-cluster-registry-data", "/var/lib/registry"]);
+    expect(inspect.Mounts.map((m: { Name: string; Destination: string }) => [m.Name, m.Destination])).toContainEqual([
+      "kind-cluster-registry-data",
+      "/var/lib/registry",
+    ]);
     const hosting = await sh(dir, "kubectl -n kube-public get configmap local-registry-hosting -o jsonpath='{.data.localRegistryHosting\\.v1}'");
-    expect(hosting.stdout).toContain('host: localhost:5001');
+    expect(hosting.stdout).toContain("host: localhost:5001");
     expect(hosting.stdout).toContain("hostFromClusterNetwork: kind-cluster-registry:5000");
   });
 
@@ -95,22 +98,33 @@ describe("a local registry wired into the cluster", () => {
     expect(nodes).toEqual(["reg-control-plane", "reg-worker"]);
     await forgetOnNodes("localhost:5001/hello:1");
     for (const node of nodes) {
-      const run = await sh(dir, `kubectl run on-${node} --image=localhost:5001/hello:1 --restart=Never --overrides='{"spec":{"nodeName":"${node}"}}' && kubectl wait --for=condition=Ready pod/on-${node} --timeout=90s`);
+      const run = await sh(
+        dir,
+        `kubectl run on-${node} --image=localhost:5001/hello:1 --restart=Never --overrides='{"spec":{"nodeName":"${node}"}}' && kubectl wait --for=condition=Ready pod/on-${node} --timeout=90s`,
+      );
       expect(run.exitCode, run.stderr).toBe(0);
       expect(await serves(`on-${node}`)).toBe("hello one");
     }
   });
 
   it("a client pushing from inside the dev container by itself (helm, over localhost:5001) works, and a pod sees the artifact", async () => {
-    const push = await sh(dir, "set -e; cd /tmp && rm -rf chart && helm create chart >/dev/null && helm package chart >/dev/null && helm push chart-0.1.0.tgz oci://localhost:5001/charts --plain-http");
+    const push = await sh(
+      dir,
+      "set -e; cd /tmp && rm -rf chart && helm create chart >/dev/null && helm package chart >/dev/null && helm push chart-0.1.0.tgz oci://localhost:5001/charts --plain-http",
+    );
     expect(push.exitCode, push.stderr).toBe(0);
-    const seen = await sh(dir, "kubectl run look --image=localhost:5001/hello:2 --restart=Never --rm -i --quiet -- busybox wget -qO- http://kind-cluster-registry:5000/v2/charts/chart/tags/list");
+    const seen = await sh(
+      dir,
+      "kubectl run look --image=localhost:5001/hello:2 --restart=Never --rm -i --quiet -- busybox wget -qO- http://kind-cluster-registry:5000/v2/charts/chart/tags/list",
+    );
     expect(seen.stdout).toContain('"tags":["0.1.0"]');
   });
 
   it("status and doctor show every hop", async () => {
     const status = await sh(dir, "kind-cluster status");
-    expect(status.stdout).toMatch(/registry\s+kind-cluster-registry running on 127.0.0.1:5001, on the cluster's network, relay 127.0.0.1:5001 -> kind-cluster-registry:5000/);
+    expect(status.stdout).toMatch(
+      /registry\s+kind-cluster-registry running on 127.0.0.1:5001, on the cluster's network, relay 127.0.0.1:5001 -> kind-cluster-registry:5000/,
+    );
     const doctor = await sh(dir, "kind-cluster doctor");
     expect(doctor.exitCode, doctor.stdout).toBe(0);
     for (const hop of ["container", "host port", "network", "nodes", "pull", "relay"]) expect(doctor.stdout).toMatch(new RegExp(`✓ ${hop}: `));
@@ -150,7 +164,10 @@ describe("the registry's lifecycle", () => {
     containers.push(rebuilt.containerId);
     expect(rebuilt.exitCode, rebuilt.output.slice(-4000)).toBe(0);
     await buildAndPush("3", "hello three");
-    const helm = await sh(dir, "cd /tmp && helm create chart2 >/dev/null && helm package chart2 >/dev/null && helm push chart2-0.1.0.tgz oci://localhost:5001/charts --plain-http");
+    const helm = await sh(
+      dir,
+      "cd /tmp && helm create chart2 >/dev/null && helm package chart2 >/dev/null && helm push chart2-0.1.0.tgz oci://localhost:5001/charts --plain-http",
+    );
     expect(helm.exitCode, helm.stderr).toBe(0);
   });
 
@@ -176,7 +193,9 @@ describe("registry faults: a message, nothing changed", () => {
     try {
       const out = await sh(dir, "kind-cluster up");
       expect(out.exitCode).toBe(1);
-      expect(out.stderr).toContain(`[docker host (zone 2)] a container named ${REGISTRY} (image ${image}, running) exists, but kind-cluster did not create it; nothing was changed`);
+      expect(out.stderr).toContain(
+        `[docker host (zone 2)] a container named ${REGISTRY} (image ${image}, running) exists, but kind-cluster did not create it; nothing was changed`,
+      );
       const foreign = JSON.parse((await execa("docker", ["inspect", REGISTRY])).stdout)[0];
       expect(foreign.State.Running).toBe(true);
       expect(Object.keys(foreign.NetworkSettings.Networks)).toEqual(["bridge"]);
@@ -201,7 +220,9 @@ describe("registry faults: a message, nothing changed", () => {
       await new Promise((r) => setTimeout(r, 1000));
       const taken = await sh(dir, "kind-cluster up");
       expect(taken.exitCode).toBe(1);
-      expect(taken.stderr).toContain("the registry could not start: port 5001 on the Docker host's 127.0.0.1 is held by a process outside Docker; nothing was left behind");
+      expect(taken.stderr).toContain(
+        "the registry could not start: port 5001 on the Docker host's 127.0.0.1 is held by a process outside Docker; nothing was left behind",
+      );
       expect((await execa("docker", ["ps", "-a", "-q", "--filter", `name=^${REGISTRY}$`])).stdout).toBe("");
     } finally {
       squatter.kill();

@@ -129,7 +129,11 @@ describe("route auto, with no help from the project", () => {
     expect(doctor.stdout).toMatch(/- host.docker.internal: not used: .*failed at dns/);
     expect(doctor.stdout).toMatch(/✓ ready: kind-control-plane Ready/);
     const status = JSON.parse((await sh(dir, "kind-cluster status --json")).stdout);
-    expect(status).toMatchObject({ devContainer: { context: "kind-kind" }, cluster: { name: "kind", nodes: [{ name: "kind-control-plane", running: true }] }, route: { reachable: true } });
+    expect(status).toMatchObject({
+      devContainer: { context: "kind-kind" },
+      cluster: { name: "kind", nodes: [{ name: "kind-control-plane", running: true }] },
+      route: { reachable: true },
+    });
   });
 });
 

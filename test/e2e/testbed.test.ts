@@ -28,7 +28,11 @@ afterAll(async () => {
 
 describe("the offline test bed", () => {
   it("kind create cluster --wait gives a Ready control-plane node", async () => {
-    const created = await execa(testbed.kind, ["create", "cluster", "--name", CLUSTER, "--image", testbed.nodeImage, "--wait", "3m"], { env, reject: false, all: true });
+    const created = await execa(testbed.kind, ["create", "cluster", "--name", CLUSTER, "--image", testbed.nodeImage, "--wait", "3m"], {
+      env,
+      reject: false,
+      all: true,
+    });
     expect(created.exitCode, created.all).toBe(0);
     const nodes = JSON.parse((await execa(testbed.kubectl, ["get", "nodes", "-o", "json"], { env })).stdout).items as Item[];
     expect(nodes.map((n) => [n.metadata.name, condition(n, "Ready")])).toEqual([[`${CLUSTER}-control-plane`, "True"]]);

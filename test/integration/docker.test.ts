@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clusterNames, observeCluster } from "../../src/cluster.js";
-import { connectNetwork, dockerInfo, inspectContainers, portHolders, startContainers } from "../../src/docker.js";
+import { clusterNames, observeCluster } from "../../src/cluster/view.js";
+import { dockerEngine } from "../../src/engine/docker.js";
 import { ZoneError } from "../../src/errors.js";
 import { docker, ensureBusyboxImage } from "../support/images.js";
 
@@ -11,6 +11,7 @@ const cluster = `it-${run}`;
 const created: string[] = [];
 const networks: string[] = [];
 let image = "";
+const engine = dockerEngine();
 
 async function container(name: string, ...args: string[]): Promise<string> {
   const id = await docker("run", "-d", "--name", name, ...args, image, "sleep", "3600");
@@ -27,16 +28,16 @@ afterAll(async () => {
   for (const n of networks) await docker("network", "rm", n).catch(() => undefined);
 });
 
-describe("docker module (real engine)", () => {
+describe("the container engine over the docker CLI (real engine)", () => {
   it("answers docker info with the engine's facts", async () => {
-    const info = await dockerInfo();
+    const info = await engine.info();
     expect(info.serverVersion).toMatch(/^\d+\.\d+/);
     expect(["1", "2"]).toContain(info.cgroupVersion);
     expect(info.dockerDesktop).toBe(false);
   });
 
   it("names the missing socket as a zone-2 problem", async () => {
-    const attempt = dockerInfo({ ...process.env, DOCKER_HOST: `unix:///tmp/no-such-docker-${run}.sock` });
+    const attempt = dockerEngine({ ...process.env, DOCKER_HOST: `unix:///tmp/no-such-docker-${run}.sock` }).info();
     await expect(attempt).rejects.toBeInstanceOf(ZoneError);
     await expect(attempt).rejects.toMatchObject({ zone: "docker host", message: expect.stringContaining(`no-such-docker-${run}.sock`) });
   });
@@ -47,17 +48,17 @@ describe("docker module (real engine)", () => {
     await container(`other-${run}`, "--label", `io.x-k8s.kind.cluster=other-${run}`);
     await docker("stop", "-t", "0", worker);
 
-    const view = await observeCluster(cluster);
+    const view = await observeCluster(engine, cluster);
     expect(view.nodes.map((n) => [n.id, n.name, n.role, n.running])).toEqual([
       [cp, `${cluster}-control-plane`, "control-plane", true],
       [worker, `${cluster}-worker`, "worker", false],
     ]);
     expect(view).toMatchObject({ state: "partial", controlPlane: { id: cp }, network: undefined, api: undefined });
-    expect(await clusterNames()).toEqual(expect.arrayContaining([cluster, `other-${run}`]));
+    expect(await clusterNames(engine)).toEqual(expect.arrayContaining([cluster, `other-${run}`]));
 
-    await startContainers([worker]);
-    expect((await observeCluster(cluster)).state).toBe("running");
-    expect((await observeCluster(`absent-${run}`)).state).toBe("absent");
+    await engine.start([worker]);
+    expect((await observeCluster(engine, cluster)).state).toBe("running");
+    expect((await observeCluster(engine, `absent-${run}`)).state).toBe("absent");
   });
 
   it("names the container holding a published port, on clashing addresses only", async () => {
@@ -66,10 +67,10 @@ describe("docker module (real engine)", () => {
     const port = Number((await docker("port", id, "80/tcp")).split(":").pop());
     expect(port).toBeGreaterThan(0);
 
-    expect(await portHolders(port, "127.0.0.1")).toEqual([{ id, name: holderName, hostIp: "127.0.0.1" }]);
-    expect(await portHolders(port, "0.0.0.0")).toHaveLength(1);
-    expect(await portHolders(port, "172.17.0.1")).toEqual([]);
-    expect((await inspectContainers([id]))[0]?.bindings["80/tcp"]).toEqual([{ hostIp: "127.0.0.1", hostPort: 0 }]);
+    expect(await engine.portHolders(port, "127.0.0.1")).toEqual([{ id, name: holderName, hostIp: "127.0.0.1" }]);
+    expect(await engine.portHolders(port, "0.0.0.0")).toHaveLength(1);
+    expect(await engine.portHolders(port, "172.17.0.1")).toEqual([]);
+    expect((await engine.inspect([id]))[0]?.bindings["80/tcp"]).toEqual([{ hostIp: "127.0.0.1", hostPort: 0 }]);
   });
 
   it("connects a container to a network, and a second connect is a no-op", async () => {
@@ -77,9 +78,27 @@ describe("docker module (real engine)", () => {
     await docker("network", "create", network);
     networks.push(network);
     const id = await container(`joiner-${run}`);
-    await connectNetwork(network, id);
-    await connectNetwork(network, id);
-    expect(Object.keys((await inspectContainers([id]))[0]!.networks).sort()).toEqual(["bridge", network].sort());
-    await expect(connectNetwork(`no-such-net-${run}`, id)).rejects.toMatchObject({ zone: "docker host" });
+    await engine.connect(network, id);
+    await engine.connect(network, id);
+    expect(Object.keys((await engine.inspect([id]))[0]!.networks).sort()).toEqual(["bridge", network].sort());
+    await expect(engine.connect(`no-such-net-${run}`, id)).rejects.toMatchObject({ zone: "docker host" });
+  });
+
+  it("runs commands and reads and writes files in a container through its node handle; stops it", async () => {
+    const name = `node-${run}`;
+    const id = await container(name);
+    const node = engine.node({ id, name });
+    expect((await node.exec(["sh", "-c", "echo out; echo err >&2; exit 3"], { timeoutMs: 10_000 })).exitCode).toBe(3);
+    expect((await node.exec(["cat"], { timeoutMs: 10_000, input: "from stdin" })).stdout).toBe("from stdin");
+    await node.writeFile("/tmp/a/b/file.txt", "line one\nline two\n");
+    expect(await node.readFile("/tmp/a/b/file.txt")).toBe("line one\nline two");
+    expect(await node.readFile("/tmp/a/b/absent")).toBeUndefined();
+    expect(await node.exists("/tmp/a/b/file.txt")).toBe(true);
+    expect(await node.exists("/tmp/a/b/absent")).toBe(false);
+    await engine.stop([id], 0);
+    expect((await engine.inspect([id]))[0]?.running).toBe(false);
+    // Read from the stopped container's filesystem, not by exec.
+    expect(await node.exists("/tmp/a/b/file.txt")).toBe(true);
+    await expect(node.writeFile("/tmp/c", "x")).rejects.toMatchObject({ zone: "kind cluster", message: expect.stringContaining(name) });
   });
 });

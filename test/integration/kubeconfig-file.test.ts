@@ -138,7 +138,10 @@ describe("kubeconfig file", () => {
 
   it("reads an empty or comments-only kubeconfig as empty, writes into it and keeps the comments", async () => {
     const d = await fresh("comments");
-    for (const [file, text] of [["only-comments", "# managed by hand\n# nothing here yet\n"], ["empty", ""]] as const) {
+    for (const [file, text] of [
+      ["only-comments", "# managed by hand\n# nothing here yet\n"],
+      ["empty", ""],
+    ] as const) {
       const path = join(d, file);
       await writeFile(path, text, { mode: 0o600 });
       expect(await readKubeconfig(path, "x")).toEqual({ path, entry: undefined, currentContext: undefined });

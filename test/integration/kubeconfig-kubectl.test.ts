@@ -20,7 +20,11 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "kubeconfig-kubectl-"));
   many = await readFile("test/fixtures/kubeconfig-many.yaml", "utf8");
   // kubectl embeds certificate files: the same bytes as our base64 credentials.
-  for (const [file, b64] of [["ca", credentials.certificateAuthorityData], ["cert", credentials.clientCertificateData], ["key", credentials.clientKeyData]] as const) {
+  for (const [file, b64] of [
+    ["ca", credentials.certificateAuthorityData],
+    ["cert", credentials.clientCertificateData],
+    ["key", credentials.clientKeyData],
+  ] as const) {
     await writeFile(join(dir, file), Buffer.from(b64, "base64"));
   }
 });
@@ -32,7 +36,9 @@ type Files = Record<string, string | undefined>; // file name -> content (undefi
 async function lay(root: string, files: Files): Promise<string> {
   await mkdir(root, { recursive: true });
   for (const [name, text] of Object.entries(files)) if (text !== undefined) await writeFile(join(root, name), text, { mode: 0o600 });
-  return Object.keys(files).map((name) => join(root, name)).join(":");
+  return Object.keys(files)
+    .map((name) => join(root, name))
+    .join(":");
 }
 
 async function kubectl(list: string, ...args: string[]): Promise<void> {
@@ -40,7 +46,15 @@ async function kubectl(list: string, ...args: string[]): Promise<void> {
 }
 
 const kubectlExport = async (list: string) => {
-  await kubectl(list, "set-cluster", "kind-x", `--server=${entry.server}`, "--tls-server-name=localhost", `--certificate-authority=${join(dir, "ca")}`, "--embed-certs=true");
+  await kubectl(
+    list,
+    "set-cluster",
+    "kind-x",
+    `--server=${entry.server}`,
+    "--tls-server-name=localhost",
+    `--certificate-authority=${join(dir, "ca")}`,
+    "--embed-certs=true",
+  );
   await kubectl(list, "set-credentials", "kind-x", `--client-certificate=${join(dir, "cert")}`, `--client-key=${join(dir, "key")}`, "--embed-certs=true");
   await kubectl(list, "set-context", "kind-x", "--cluster=kind-x", "--user=kind-x");
   await kubectl(list, "use-context", "kind-x");
@@ -48,7 +62,8 @@ const kubectlExport = async (list: string) => {
 
 const kubectlRemove = async (list: string) => {
   const current = (await kubectlView(list))?.["current-context"];
-  for (const what of ["delete-cluster", "delete-user", "delete-context"]) await execa("kubectl", ["config", what, "kind-x"], { env: { KUBECONFIG: list }, reject: false });
+  for (const what of ["delete-cluster", "delete-user", "delete-context"])
+    await execa("kubectl", ["config", what, "kind-x"], { env: { KUBECONFIG: list }, reject: false });
   if (current === "kind-x") await kubectl(list, "unset", "current-context");
 };
 
@@ -57,7 +72,10 @@ async function perFile(root: string, files: Files): Promise<Record<string, unkno
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(files)) {
     const path = join(root, name);
-    const exists = await readFile(path).then(() => true, () => false);
+    const exists = await readFile(path).then(
+      () => true,
+      () => false,
+    );
     out[name] = exists ? await kubectlView(path) : "absent";
   }
   return out;
@@ -72,7 +90,8 @@ async function compare(name: string, files: Files, ours: (list: string) => Promi
   expect(await kubectlView(ourList)).toEqual(await kubectlView(theirList));
   // The same files were written: the ones kubectl changed.
   const changed: string[] = [];
-  for (const [file, text] of Object.entries(files)) if ((await readFile(join(dir, name, "kubectl", file), "utf8").catch(() => undefined)) !== text) changed.push(file);
+  for (const [file, text] of Object.entries(files))
+    if ((await readFile(join(dir, name, "kubectl", file), "utf8").catch(() => undefined)) !== text) changed.push(file);
   expect(result.files.map((f) => basename(f)).sort()).toEqual(changed.sort());
 }
 
@@ -110,7 +129,17 @@ describe("KUBECONFIG with several files, against kubectl", () => {
 
   it("removes each entry from its file and clears current-context where it is set", async () => {
     const a = yaml("current-context: kind-x", "contexts:", "- name: kind-x", "  context: {cluster: kind-x, user: kind-x}");
-    const b = yaml("clusters:", "- name: kind-x", "  cluster: {server: https://x:1}", "users:", "- name: kind-x", "  user: {token: t}", "- name: keep", "  user: {token: k}", "current-context: other");
+    const b = yaml(
+      "clusters:",
+      "- name: kind-x",
+      "  cluster: {server: https://x:1}",
+      "users:",
+      "- name: kind-x",
+      "  user: {token: t}",
+      "- name: keep",
+      "  user: {token: k}",
+      "current-context: other",
+    );
     await compare("remove", { a, b }, removeIt, kubectlRemove);
   });
 

@@ -28,7 +28,11 @@ const NEW = { name: "kind-new", server: "https://host.docker.internal:6443", tls
 const CHANGED = { name: OURS, server: "https://172.17.0.1:6443", credentials };
 
 type View = Record<string, any>;
-const SECTIONS = [["clusters", "cluster"], ["users", "user"], ["contexts", "context"]] as const;
+const SECTIONS = [
+  ["clusters", "cluster"],
+  ["users", "user"],
+  ["contexts", "context"],
+] as const;
 
 /** Every difference between two kubectl views, other than our entry and current-context. */
 function othersDiffer(before: View, after: View, ours: string): string[] {
@@ -38,7 +42,8 @@ function othersDiffer(before: View, after: View, ours: string): string[] {
     const a = new Map<string, unknown>((after[section] ?? []).map((i: View) => [i.name, i]));
     for (const name of new Set([...b.keys(), ...a.keys()])) {
       if (name === ours) continue;
-      if (JSON.stringify(b.get(name)) !== JSON.stringify(a.get(name))) problems.push(`${section}/${name}: ${JSON.stringify(b.get(name))} -> ${JSON.stringify(a.get(name))}`);
+      if (JSON.stringify(b.get(name)) !== JSON.stringify(a.get(name)))
+        problems.push(`${section}/${name}: ${JSON.stringify(b.get(name))} -> ${JSON.stringify(a.get(name))}`);
     }
   }
   for (const key of ["preferences", "extensions", "apiVersion", "kind"]) {
@@ -51,7 +56,11 @@ function othersDiffer(before: View, after: View, ours: string): string[] {
 function oursWrong(after: View, entry: typeof NEW | typeof CHANGED): string[] {
   const find = (section: string) => (after[section] ?? []).find((i: View) => i.name === entry.name);
   const want = {
-    cluster: { server: entry.server, ...("tlsServerName" in entry ? { "tls-server-name": entry.tlsServerName } : {}), "certificate-authority-data": entry.credentials.certificateAuthorityData },
+    cluster: {
+      server: entry.server,
+      ...("tlsServerName" in entry ? { "tls-server-name": entry.tlsServerName } : {}),
+      "certificate-authority-data": entry.credentials.certificateAuthorityData,
+    },
     user: { "client-certificate-data": entry.credentials.clientCertificateData, "client-key-data": entry.credentials.clientKeyData },
     context: { cluster: entry.name, user: entry.name },
   };
@@ -87,7 +96,10 @@ async function runCase(seed: number): Promise<Outcome> {
   }
   const problems: string[] = [];
   let refused = false;
-  for (const [label, entry] of [["new", NEW], ["changed", CHANGED]] as const) {
+  for (const [label, entry] of [
+    ["new", NEW],
+    ["changed", CHANGED],
+  ] as const) {
     const path = join(root, label);
     await writeFile(path, generated.text, { mode: 0o600 });
     try {
@@ -129,7 +141,17 @@ describe("kubeconfig property", () => {
     // Failures by kind: another entry read differently, ours wrong, an error, a write that should have been refused.
     const kinds = new Map<string, number>();
     for (const o of failed) {
-      const found = new Set(o.problems.map((p) => (/^\w+: (clusters|users|contexts)\/|^\w+: (preferences|extensions|apiVersion|kind):/.test(p) ? "another entry changed" : /^\w+: (our |current-context)/.test(p) ? "our entry wrong" : /wrote although/.test(p) ? "wrote although refused was due" : "threw")));
+      const found = new Set(
+        o.problems.map((p) =>
+          /^\w+: (clusters|users|contexts)\/|^\w+: (preferences|extensions|apiVersion|kind):/.test(p)
+            ? "another entry changed"
+            : /^\w+: (our |current-context)/.test(p)
+              ? "our entry wrong"
+              : /wrote although/.test(p)
+                ? "wrote although refused was due"
+                : "threw",
+        ),
+      );
       for (const kind of found) kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     }
     if (kinds.size > 0) console.log(`failed cases by kind: ${[...kinds].map(([k, n]) => `${k}: ${n}`).join(", ")}`);

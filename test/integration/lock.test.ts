@@ -51,7 +51,9 @@ describe("lock", () => {
       // judging the lock stale and removing it is how a lock just created by another gets removed.
       const start = Date.now() + 400;
       const step = (round % 7) * 0.05;
-      const writers = [0, 1, 2, 3].map((w) => execa("node", [writer, path, `r${round}w${w}`, "2"], { env: { START_AT: String(start + w * step) }, reject: false }));
+      const writers = [0, 1, 2, 3].map((w) =>
+        execa("node", [writer, path, `r${round}w${w}`, "2"], { env: { START_AT: String(start + w * step) }, reject: false }),
+      );
       const busy = [0, 1, 2].map(() => execa("node", ["-e", `const end = ${start} + 600; while (Date.now() < end);`]));
       const results = await Promise.all(writers);
       await Promise.all(busy);
@@ -123,7 +125,11 @@ describe("lock", () => {
     const old = new Date(Date.now() - 120_000);
     await utimes(`${config}.lock`, old, old);
     const started = Date.now();
-    await exportEntry(config, { name: "kind-x", server: "https://x:6443", credentials: { certificateAuthorityData: "Q0E=", clientCertificateData: "Q0VSVA==", clientKeyData: "S0VZ" } });
+    await exportEntry(config, {
+      name: "kind-x",
+      server: "https://x:6443",
+      credentials: { certificateAuthorityData: "Q0E=", clientCertificateData: "Q0VSVA==", clientKeyData: "S0VZ" },
+    });
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(parse(await readFile(config, "utf8"))["current-context"]).toBe("kind-x");
 

@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Credentials } from "../../src/kubeconfig/index.js";
+import { kubeApi } from "../../src/apiserver.js";
 import { probeRoute, type RouteCandidate } from "../../src/route/index.js";
 import { makePki, type Pki } from "../support/pki.js";
 
@@ -34,27 +35,44 @@ beforeAll(async () => {
 
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-const candidate = (host: string, tlsServerName?: string, p = port): RouteCandidate => ({ kind: "gateway", host, port: p, server: `https://${host}:${p}`, tlsServerName });
+const candidate = (host: string, tlsServerName?: string, p = port): RouteCandidate => ({
+  kind: "gateway",
+  host,
+  port: p,
+  server: `https://${host}:${p}`,
+  tlsServerName,
+});
 
 describe("probeRoute (real TLS)", () => {
   it("succeeds through an address not in the certificate when the server name is localhost", async () => {
-    const outcome = await probeRoute(candidate("127.0.0.1", "localhost"), credentials, 3000);
+    const outcome = await probeRoute({ api: kubeApi }, candidate("127.0.0.1", "localhost"), credentials, 3000);
     expect(outcome).toMatchObject({ ok: true });
     expect(outcome.nodes?.map((n) => [n.name, n.ready])).toEqual([["kind-control-plane", true]]);
   });
 
   it("fails at tls without the server name: verification stays on", async () => {
-    expect(await probeRoute(candidate("127.0.0.1"), credentials, 3000)).toMatchObject({ ok: false, failedAt: "tls", reason: expect.stringContaining("ERR_TLS_CERT_ALTNAME_INVALID") });
+    expect(await probeRoute({ api: kubeApi }, candidate("127.0.0.1"), credentials, 3000)).toMatchObject({
+      ok: false,
+      failedAt: "tls",
+      reason: expect.stringContaining("ERR_TLS_CERT_ALTNAME_INVALID"),
+    });
   });
 
   it("fails at tls against another CA", async () => {
     const other = await makePki();
-    expect(await probeRoute(candidate("127.0.0.1", "localhost"), { ...credentials, certificateAuthorityData: b64(other.ca) }, 3000)).toMatchObject({ ok: false, failedAt: "tls" });
+    expect(
+      await probeRoute({ api: kubeApi }, candidate("127.0.0.1", "localhost"), { ...credentials, certificateAuthorityData: b64(other.ca) }, 3000),
+    ).toMatchObject({ ok: false, failedAt: "tls" });
   });
 
   it("fails at api when the client certificate is not the cluster's", async () => {
     const other = await makePki();
-    const outcome = await probeRoute(candidate("127.0.0.1", "localhost"), { ...credentials, clientCertificateData: b64(other.clientCert), clientKeyData: b64(other.clientKey) }, 3000);
+    const outcome = await probeRoute(
+      { api: kubeApi },
+      candidate("127.0.0.1", "localhost"),
+      { ...credentials, clientCertificateData: b64(other.clientCert), clientKeyData: b64(other.clientKey) },
+      3000,
+    );
     expect(outcome).toMatchObject({ ok: false, failedAt: "api", reason: expect.stringContaining("401") });
   });
 
@@ -63,7 +81,10 @@ describe("probeRoute (real TLS)", () => {
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    expect(await probeRoute(candidate("127.0.0.1", "localhost", closedPort), credentials, 3000)).toMatchObject({ ok: false, failedAt: "tcp" });
-    expect(await probeRoute(candidate("no-such-host.invalid", "localhost"), credentials, 3000)).toMatchObject({ ok: false, failedAt: "dns" });
+    expect(await probeRoute({ api: kubeApi }, candidate("127.0.0.1", "localhost", closedPort), credentials, 3000)).toMatchObject({
+      ok: false,
+      failedAt: "tcp",
+    });
+    expect(await probeRoute({ api: kubeApi }, candidate("no-such-host.invalid", "localhost"), credentials, 3000)).toMatchObject({ ok: false, failedAt: "dns" });
   });
 });

@@ -27,7 +27,10 @@ async function snapshot(root: string): Promise<Record<string, string>> {
         out[key] = `dir ${meta}`;
         await walk(path);
       } else if (s.isSymbolicLink()) out[key] = `link ${meta} ${await readlink(path)}`;
-      else out[key] = `file ${meta} ${createHash("sha256").update(await readFile(path)).digest("hex")}`;
+      else
+        out[key] = `file ${meta} ${createHash("sha256")
+          .update(await readFile(path))
+          .digest("hex")}`;
     }
   }
   await walk(root);
@@ -136,7 +139,10 @@ describe("startGitServer", () => {
     await git(repo, ["commit", "-q", "-m", "third"]);
     await git(repo, ["branch", "later"]);
     const newMain = await git(repo, ["rev-parse", "HEAD"]);
-    for (const [dir, protocol] of [["clone-v0", "0"], ["clone-v2", "2"]] as const) {
+    for (const [dir, protocol] of [
+      ["clone-v0", "0"],
+      ["clone-v2", "2"],
+    ] as const) {
       const cwd = join(tmp, dir);
       await git(cwd, ["-c", `protocol.version=${protocol}`, "fetch", "origin"]);
       expect(await git(cwd, ["rev-parse", "origin/main"])).toBe(newMain);
@@ -161,7 +167,14 @@ describe("startGitServer", () => {
     const dir = join(tmp, "clone-v0");
     for (const protocol of ["0", "2"]) {
       const refs = await git(dir, ["-c", `protocol.version=${protocol}`, "ls-remote", "origin"]);
-      expect(refs.split("\n").map((line) => line.split("\t")[1])).toEqual(["HEAD", "refs/heads/feature", "refs/heads/later", "refs/heads/main", "refs/tags/v1", "refs/tags/v1^{}"]);
+      expect(refs.split("\n").map((line) => line.split("\t")[1])).toEqual([
+        "HEAD",
+        "refs/heads/feature",
+        "refs/heads/later",
+        "refs/heads/main",
+        "refs/tags/v1",
+        "refs/tags/v1^{}",
+      ]);
       expect(refs).toContain(`${tag}\trefs/tags/v1`);
       expect(refs).not.toContain(stash);
       const byName = await gitResult(dir, ["-c", `protocol.version=${protocol}`, "fetch", "origin", "refs/stash"]);
@@ -186,12 +199,27 @@ describe("startGitServer", () => {
     // git compresses a request body when it fits its http.postBuffer, and streams it chunked (not
     // compressed) when it does not: both arrive here, for both protocols. (git 2.39's v2 client hits
     // a BUG() when http.postBuffer is not above 65520, whatever the server: hence 70000.)
-    for (const [protocol, postBuffer, expected] of [["0", "1048576", /Content-Encoding: gzip/i], ["0", "70000", /Transfer-Encoding: chunked/i], ["2", "1048576", /Content-Encoding: gzip/i], ["2", "70000", /Transfer-Encoding: chunked/i]] as const) {
+    for (const [protocol, postBuffer, expected] of [
+      ["0", "1048576", /Content-Encoding: gzip/i],
+      ["0", "70000", /Transfer-Encoding: chunked/i],
+      ["2", "1048576", /Content-Encoding: gzip/i],
+      ["2", "70000", /Transfer-Encoding: chunked/i],
+    ] as const) {
       const dir = join(tmp, `clone-many-v${protocol}-${postBuffer}`);
       await git(tmp, ["clone", "-q", server.url, dir]);
       // 3000 commits the server does not have, on top of its main.
       const stream = Array.from({ length: 3000 }, (_, i) =>
-        [`commit refs/heads/local`, `committer T <t@example.invalid> ${1700000000 + i} +0000`, `data 2`, `c${i % 10}`, ...(i === 0 ? [`from ${mainSha}`] : []), `M 644 inline n.txt`, `data ${String(i).length + 1}`, `${i}`, ``].join("\n"),
+        [
+          `commit refs/heads/local`,
+          `committer T <t@example.invalid> ${1700000000 + i} +0000`,
+          `data 2`,
+          `c${i % 10}`,
+          ...(i === 0 ? [`from ${mainSha}`] : []),
+          `M 644 inline n.txt`,
+          `data ${String(i).length + 1}`,
+          `${i}`,
+          ``,
+        ].join("\n"),
       ).join("\n");
       await execa("git", ["fast-import", "--quiet"], { cwd: dir, input: stream, env: GIT_ENV });
       await git(dir, ["checkout", "-q", "local"]);
@@ -203,11 +231,16 @@ describe("startGitServer", () => {
       await git(repo, ["add", "many.txt"]);
       await git(repo, ["commit", "-q", "-m", `many ${protocol} ${postBuffer}`]);
       mainSha = await git(repo, ["rev-parse", "HEAD"]);
-      const fetched = await gitResult(dir, ["-c", `protocol.version=${protocol}`, "-c", `http.postBuffer=${postBuffer}`, "fetch", "origin"], { GIT_TRACE_CURL: "1", GIT_TRACE_CURL_NO_DATA: "1" });
+      const fetched = await gitResult(dir, ["-c", `protocol.version=${protocol}`, "-c", `http.postBuffer=${postBuffer}`, "fetch", "origin"], {
+        GIT_TRACE_CURL: "1",
+        GIT_TRACE_CURL_NO_DATA: "1",
+      });
       expect(fetched.exitCode, fetched.stderr.slice(-2000)).toBe(0);
       expect(await git(dir, ["rev-parse", "origin/main"])).toBe(mainSha);
       const sent = fetched.stderr.split("\n").filter((line) => line.includes("=> Send header:"));
-      console.log(`v${protocol}, http.postBuffer=${postBuffer}: ${sent.filter((l) => l.includes("POST ")).length} POST rounds, ${sent.filter((l) => /Content-Encoding: gzip/i.test(l)).length} gzip-compressed, ${sent.filter((l) => /Transfer-Encoding: chunked/i.test(l)).length} chunked`);
+      console.log(
+        `v${protocol}, http.postBuffer=${postBuffer}: ${sent.filter((l) => l.includes("POST ")).length} POST rounds, ${sent.filter((l) => /Content-Encoding: gzip/i.test(l)).length} gzip-compressed, ${sent.filter((l) => /Transfer-Encoding: chunked/i.test(l)).length} chunked`,
+      );
       expect(sent.join("\n"), `v${protocol} ${postBuffer}`).toMatch(expected);
     }
   });
@@ -215,7 +248,11 @@ describe("startGitServer", () => {
   it("takes a gzip-compressed request body like a plain one", async () => {
     const body = Buffer.concat([pktLine(`want ${mainSha} side-band-64k ofs-delta\n`), FLUSH_PKT, pktLine("done\n")]);
     const post = (data: Buffer, headers: Record<string, string> = {}) =>
-      fetch(`${server.url}/git-upload-pack`, { method: "POST", body: new Uint8Array(data), headers: { "content-type": "application/x-git-upload-pack-request", ...headers } });
+      fetch(`${server.url}/git-upload-pack`, {
+        method: "POST",
+        body: new Uint8Array(data),
+        headers: { "content-type": "application/x-git-upload-pack-request", ...headers },
+      });
     for (const response of [await post(body), await post(gzipSync(body), { "content-encoding": "gzip" })]) {
       expect(response.status).toBe(200);
       expect(response.headers.get("content-type")).toBe("application/x-git-upload-pack-result");
@@ -260,7 +297,13 @@ describe("startGitServer", () => {
   });
 
   it("answers 404 for everything else (dumb HTTP, other paths)", async () => {
-    for (const path of ["/workspace.git/HEAD", "/workspace.git/info/refs", "/workspace.git/objects/info/packs", "/", "/other.git/info/refs?service=git-upload-pack"]) {
+    for (const path of [
+      "/workspace.git/HEAD",
+      "/workspace.git/info/refs",
+      "/workspace.git/objects/info/packs",
+      "/",
+      "/other.git/info/refs?service=git-upload-pack",
+    ]) {
       const response = await fetch(`http://127.0.0.1:${server.port}${path}`);
       expect(response.status, path).toBe(404);
       await response.text();
@@ -362,16 +405,20 @@ describe("a 48 MB repository", () => {
   it("a client that goes away mid-fetch leaves no git child behind", async () => {
     const body = Buffer.concat([pktLine(`want ${sha} side-band-64k ofs-delta\n`), FLUSH_PKT, pktLine("done\n")]);
     const during = await new Promise<string[]>((resolve, reject) => {
-      const req = request(`${bigServer.url}/git-upload-pack`, { method: "POST", headers: { "content-type": "application/x-git-upload-pack-request" } }, (res) => {
-        res.once("data", async () => {
-          res.pause();
-          // Let the pipes fill, then look, then hang up.
-          await new Promise((r) => setTimeout(r, 200));
-          const processes = await gitProcessesIn(gitDir);
-          req.destroy();
-          resolve(processes);
-        });
-      });
+      const req = request(
+        `${bigServer.url}/git-upload-pack`,
+        { method: "POST", headers: { "content-type": "application/x-git-upload-pack-request" } },
+        (res) => {
+          res.once("data", async () => {
+            res.pause();
+            // Let the pipes fill, then look, then hang up.
+            await new Promise((r) => setTimeout(r, 200));
+            const processes = await gitProcessesIn(gitDir);
+            req.destroy();
+            resolve(processes);
+          });
+        },
+      );
       req.on("error", (error) => {
         if (!req.destroyed) reject(error);
       });

@@ -230,7 +230,9 @@ describe("watchHead", () => {
       expect(rec.events.length).toBe(20);
       latencies.sort((a, b) => a - b);
       const median = (latencies[9]! + latencies[10]!) / 2;
-      console.log(`watchHead latency over 20 commits (interval 300 ms): median ${median.toFixed(0)} ms, min ${latencies[0]!.toFixed(0)} ms, max ${latencies[19]!.toFixed(0)} ms`);
+      console.log(
+        `watchHead latency over 20 commits (interval 300 ms): median ${median.toFixed(0)} ms, min ${latencies[0]!.toFixed(0)} ms, max ${latencies[19]!.toFixed(0)} ms`,
+      );
       expect(median).toBeLessThan(400);
       expect(latencies[19]!).toBeLessThan(1000);
     } finally {

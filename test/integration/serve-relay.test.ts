@@ -248,4 +248,3 @@ describe("startRelay", () => {
     expect(logs).toEqual([]);
   });
 });
-

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 
 /** A tiny image for integration tests, made from Debian's static busybox (no registry here). */
-export const BUSYBOX_IMAGE = "kind-cluster-test/busybox:latest";
+/** The tag names the applet list: a new list is a new tag, so a host that has the old image builds the new one. */
+export const BUSYBOX_IMAGE = "kind-cluster-test/busybox:2";
 
 export async function ensureBusyboxImage(): Promise<string> {
   const present = await execa("docker", ["image", "inspect", BUSYBOX_IMAGE], { reject: false });
@@ -13,7 +14,8 @@ export async function ensureBusyboxImage(): Promise<string> {
   try {
     await mkdir(join(root, "bin"));
     await copyFile("/bin/busybox", join(root, "bin/busybox"));
-    for (const tool of ["sh", "sleep", "httpd", "nc", "cat", "true"]) await symlink("busybox", join(root, "bin", tool));
+    for (const tool of ["sh", "sleep", "httpd", "nc", "cat", "true", "mkdir", "tee", "touch", "ls", "rm", "echo"])
+      await symlink("busybox", join(root, "bin", tool));
     await execa("tar", ["-C", root, "-c", "."]).pipe("docker", ["import", "--change", "ENV PATH=/bin", "-", BUSYBOX_IMAGE]);
   } finally {
     await rm(root, { recursive: true, force: true });

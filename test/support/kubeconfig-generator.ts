@@ -56,21 +56,82 @@ interface Pair {
 
 const COMMENTS = ["# comment", "# rotated by hand", "#no space", "# key: value", "# - not an item", "#", "# ünïcode ✓", "# 'quote' \"dq\""];
 const ODD_STRINGS = [
-  "yes", "No", "on", "OFF", "y", "n", "true", "null", "~", "010", "0x1F", "0o17", "1e3", "1_000", ".5", "-7", "2001-12-14", "12:30:45",
-  "# not a comment", "a: b", "a #b", " leading", "trailing ", "", "tab\there", "line1\nline2", "quote'single", 'quote"double', "back\\slash",
-  "ñandú 名前 😀", "[brackets]", "{braces}", "- dash", "? q", "@at", "`tick", "%pct", "*star", "&amp", "!bang", "|pipe", ">gt", ",comma", "=", "<<",
+  "yes",
+  "No",
+  "on",
+  "OFF",
+  "y",
+  "n",
+  "true",
+  "null",
+  "~",
+  "010",
+  "0x1F",
+  "0o17",
+  "1e3",
+  "1_000",
+  ".5",
+  "-7",
+  "2001-12-14",
+  "12:30:45",
+  "# not a comment",
+  "a: b",
+  "a #b",
+  " leading",
+  "trailing ",
+  "",
+  "tab\there",
+  "line1\nline2",
+  "quote'single",
+  'quote"double',
+  "back\\slash",
+  "ñandú 名前 😀",
+  "[brackets]",
+  "{braces}",
+  "- dash",
+  "? q",
+  "@at",
+  "`tick",
+  "%pct",
+  "*star",
+  "&amp",
+  "!bang",
+  "|pipe",
+  ">gt",
+  ",comma",
+  "=",
+  "<<",
 ];
 const WORDS = ["alpha", "beta", "gamma", "prod", "eu-west", "team.a", "svc/api", "x_y", "Z9"];
 /** Numbers, booleans and nulls with how kubectl (go-yaml v2, then JSON) reads them; only used inside extensions. */
 const LITERALS: [string, unknown][] = [
-  ["010", 8], ["0x1F", 31], ["1_000", 1000], ["-7", -7], ["+12", 12], [".5", 0.5], ["1.0", 1], ["6.02e+23", 6.02e23],
-  ["yes", true], ["no", false], ["on", true], ["Off", false], ["y", true], ["True", true], ["~", null], ["null", null],
+  ["010", 8],
+  ["0x1F", 31],
+  ["1_000", 1000],
+  ["-7", -7],
+  ["+12", 12],
+  [".5", 0.5],
+  ["1.0", 1],
+  ["6.02e+23", 6.02e23],
+  ["yes", true],
+  ["no", false],
+  ["on", true],
+  ["Off", false],
+  ["y", true],
+  ["True", true],
+  ["~", null],
+  ["null", null],
 ];
 const BOOLEANS = ["true", "false", "yes", "no", "on", "off", "True", "FALSE", "y", "n"];
 /** Extension keys whose YAML 1.1 readings are all different (`yes` is the key "true"). */
 const EXTENSION_KEYS: G[] = [
-  { t: "str", value: "alpha", style: "plain" }, { t: "str", value: "beta", style: "double" }, { t: "str", value: "key with spaces", style: "single" },
-  { t: "lit", text: "yes", json: true }, { t: "lit", text: "010", json: 8 }, { t: "lit", text: "0x1F", json: 31 }, { t: "str", value: "ünï", style: "plain" },
+  { t: "str", value: "alpha", style: "plain" },
+  { t: "str", value: "beta", style: "double" },
+  { t: "str", value: "key with spaces", style: "single" },
+  { t: "lit", text: "yes", json: true },
+  { t: "lit", text: "010", json: 8 },
+  { t: "lit", text: "0x1F", json: 31 },
+  { t: "str", value: "ünï", style: "plain" },
 ];
 
 const SAFE_PLAIN = /^[A-Za-z][A-Za-z0-9._/-]*$/;
@@ -80,7 +141,14 @@ const plainOk = (s: string) => SAFE_PLAIN.test(s) && !YAML11_WORDS.test(s);
 class Builder {
   private anchors = 0;
   /** Anchors defined so far, by what they hold: an alias may only stand where that kind of value fits. */
-  readonly defined: Record<"string" | "base64" | "cluster" | "user" | "context" | "ext", string[]> = { string: [], base64: [], cluster: [], user: [], context: [], ext: [] };
+  readonly defined: Record<"string" | "base64" | "cluster" | "user" | "context" | "ext", string[]> = {
+    string: [],
+    base64: [],
+    cluster: [],
+    user: [],
+    context: [],
+    ext: [],
+  };
   constructor(readonly r: Random) {}
 
   anchor(kind: keyof Builder["defined"], p = 0.12): string | undefined {
@@ -128,7 +196,8 @@ class Builder {
     const aliased = this.alias("base64", 0.1);
     if (aliased) return aliased;
     // Go's base64 skips line breaks: a wrapped literal block is a valid value too.
-    if (text.length > 40 && r.chance(0.2)) return { t: "str", value: text.replace(/(.{32})/g, "$1\n").replace(/\n$/, ""), style: "literal", chomp: r.pick(["", "-"] as const) };
+    if (text.length > 40 && r.chance(0.2))
+      return { t: "str", value: text.replace(/(.{32})/g, "$1\n").replace(/\n$/, ""), style: "literal", chomp: r.pick(["", "-"] as const) };
     return { ...(this.str(text, "base64") as G & { t: "str" }), style: plainOk(text) && r.chance(0.5) ? "plain" : "double" };
   }
 
@@ -159,21 +228,35 @@ class Builder {
       return { t: "lit", text, json, comment: this.comment(0.1) };
     }
     if (kind === 1) return this.str(this.oddString(), "string");
-    if (kind === 2) return { t: "seq", items: Array.from({ length: r.int(3) }, () => this.extensionValue(depth + 1)), flow: r.chance(0.4), anchor: this.anchor("ext", 0.1) };
+    if (kind === 2)
+      return { t: "seq", items: Array.from({ length: r.int(3) }, () => this.extensionValue(depth + 1)), flow: r.chance(0.4), anchor: this.anchor("ext", 0.1) };
     return this.extensionMap(depth + 1);
   }
 
   extensionMap(depth = 0): G {
     const r = this.r;
     const keys = [...EXTENSION_KEYS].sort(() => r.next() - 0.5).slice(0, 1 + r.int(3));
-    return this.map(keys.map((k) => [k, this.extensionValue(depth)]), 0.3, this.anchor("ext", 0.1));
+    return this.map(
+      keys.map((k) => [k, this.extensionValue(depth)]),
+      0.3,
+      this.anchor("ext", 0.1),
+    );
   }
 
   extensions(): G | undefined {
     const r = this.r;
     if (!r.chance(0.3)) return undefined;
     const names = [...WORDS].sort(() => r.next() - 0.5).slice(0, 1 + r.int(2));
-    return { t: "seq", items: names.map((n) => this.map([["name", this.str(n)], ["extension", this.extensionMap()]])), flow: r.chance(0.15) };
+    return {
+      t: "seq",
+      items: names.map((n) =>
+        this.map([
+          ["name", this.str(n)],
+          ["extension", this.extensionMap()],
+        ]),
+      ),
+      flow: r.chance(0.15),
+    };
   }
 }
 
@@ -185,7 +268,10 @@ function clusterBody(b: Builder): G {
   if (aliased) return aliased;
   const body = b.map(
     [
-      ["server", b.alias("string") ?? b.str(r.chance(0.7) ? `https://${r.pick(WORDS).replace(/[/_]/g, "-")}.example:${1000 + r.int(9000)}` : b.oddString(), "string")],
+      [
+        "server",
+        b.alias("string") ?? b.str(r.chance(0.7) ? `https://${r.pick(WORDS).replace(/[/_]/g, "-")}.example:${1000 + r.int(9000)}` : b.oddString(), "string"),
+      ],
       ["certificate-authority-data", r.chance(0.7) ? b.base64() : undefined],
       ["insecure-skip-tls-verify", r.chance(0.25) ? b.bool() : undefined],
       ["tls-server-name", r.chance(0.2) ? b.str(b.oddString(), "string") : undefined],
@@ -215,19 +301,58 @@ function userBody(b: Builder): G {
     kind === 0
       ? [["token", token()]]
       : kind === 1
-        ? [["client-certificate-data", b.base64()], ["client-key-data", b.base64()]]
+        ? [
+            ["client-certificate-data", b.base64()],
+            ["client-key-data", b.base64()],
+          ]
         : kind === 2
-          ? [["username", b.str(b.oddString())], ["password", b.str(b.oddString(), "string")]]
+          ? [
+              ["username", b.str(b.oddString())],
+              ["password", b.str(b.oddString(), "string")],
+            ]
           : kind === 3
-            ? [["exec", b.map([
-                ["apiVersion", b.str("client.authentication.k8s.io/v1beta1")],
-                ["command", b.str(r.pick(["kubelogin", "aws", "gke-gcloud-auth-plugin"]))],
-                ["args", { t: "seq", items: Array.from({ length: r.int(4) }, () => b.str(b.oddString())), flow: r.chance(0.5) }],
-                ["env", r.chance(0.3) ? { t: "seq", items: [b.map([["name", b.str("AWS_PROFILE")], ["value", b.str(b.oddString())]])], flow: false } : undefined],
-                ["interactiveMode", r.chance(0.3) ? b.str(r.pick(["Never", "IfAvailable", "Always"])) : undefined],
-                ["provideClusterInfo", r.chance(0.2) ? b.bool() : undefined],
-              ])]]
-            : [["auth-provider", b.map([["name", b.str("oidc")], ["config", b.map([["client-id", b.str(b.oddString())], ["idp-issuer-url", b.str("https://idp.example")]])]])]];
+            ? [
+                [
+                  "exec",
+                  b.map([
+                    ["apiVersion", b.str("client.authentication.k8s.io/v1beta1")],
+                    ["command", b.str(r.pick(["kubelogin", "aws", "gke-gcloud-auth-plugin"]))],
+                    ["args", { t: "seq", items: Array.from({ length: r.int(4) }, () => b.str(b.oddString())), flow: r.chance(0.5) }],
+                    [
+                      "env",
+                      r.chance(0.3)
+                        ? {
+                            t: "seq",
+                            items: [
+                              b.map([
+                                ["name", b.str("AWS_PROFILE")],
+                                ["value", b.str(b.oddString())],
+                              ]),
+                            ],
+                            flow: false,
+                          }
+                        : undefined,
+                    ],
+                    ["interactiveMode", r.chance(0.3) ? b.str(r.pick(["Never", "IfAvailable", "Always"])) : undefined],
+                    ["provideClusterInfo", r.chance(0.2) ? b.bool() : undefined],
+                  ]),
+                ],
+              ]
+            : [
+                [
+                  "auth-provider",
+                  b.map([
+                    ["name", b.str("oidc")],
+                    [
+                      "config",
+                      b.map([
+                        ["client-id", b.str(b.oddString())],
+                        ["idp-issuer-url", b.str("https://idp.example")],
+                      ]),
+                    ],
+                  ]),
+                ],
+              ];
   return b.map([...pairs, ["extensions", b.extensions()]], 0.15, b.anchor("user"));
 }
 
@@ -258,11 +383,42 @@ function ourItem(b: Builder, section: "clusters" | "users" | "contexts", anchorF
   const unused = r.chance(0.2) ? `unused${b.r.int(1000)}` : undefined;
   const body =
     section === "clusters"
-      ? b.map([["server", b.str("https://127.0.0.1:40123")], ["certificate-authority-data", { t: "str", value: "T0xELUNB", style: "plain", anchor: unused }], ["insecure-skip-tls-verify", r.chance(0.3) ? b.bool() : undefined]], 0.3, anchorForAlias)
+      ? b.map(
+          [
+            ["server", b.str("https://127.0.0.1:40123")],
+            ["certificate-authority-data", { t: "str", value: "T0xELUNB", style: "plain", anchor: unused }],
+            ["insecure-skip-tls-verify", r.chance(0.3) ? b.bool() : undefined],
+          ],
+          0.3,
+          anchorForAlias,
+        )
       : section === "users"
-        ? b.map([["client-certificate-data", b.str("T0xELUNFUlQ=")], ["client-key-data", b.str("T0xELUtFWQ==")]], 0.3)
-        : b.map([["cluster", b.str(OURS)], ["user", b.str(OURS)]], 0.3);
-  return b.map(r.chance(0.5) ? [["name", name], [section.slice(0, -1), body]] : [[section.slice(0, -1), body], ["name", name]], 0.15);
+        ? b.map(
+            [
+              ["client-certificate-data", b.str("T0xELUNFUlQ=")],
+              ["client-key-data", b.str("T0xELUtFWQ==")],
+            ],
+            0.3,
+          )
+        : b.map(
+            [
+              ["cluster", b.str(OURS)],
+              ["user", b.str(OURS)],
+            ],
+            0.3,
+          );
+  return b.map(
+    r.chance(0.5)
+      ? [
+          ["name", name],
+          [section.slice(0, -1), body],
+        ]
+      : [
+          [section.slice(0, -1), body],
+          ["name", name],
+        ],
+    0.15,
+  );
 }
 
 function names(b: Builder, count: number, taken: Set<string>): string[] {
@@ -278,11 +434,30 @@ function names(b: Builder, count: number, taken: Set<string>): string[] {
 
 function section(b: Builder, kind: "clusters" | "users" | "contexts", others: string[], withOurs: boolean, body: () => G, oursAliased: boolean): G {
   const r = b.r;
-  const items: G[] = others.map((n) => b.map(r.chance(0.5) ? [["name", b.str(n)], [kind.slice(0, -1), body()]] : [[kind.slice(0, -1), body()], ["name", b.str(n)]], 0.1));
+  const items: G[] = others.map((n) =>
+    b.map(
+      r.chance(0.5)
+        ? [
+            ["name", b.str(n)],
+            [kind.slice(0, -1), body()],
+          ]
+        : [
+            [kind.slice(0, -1), body()],
+            ["name", b.str(n)],
+          ],
+      0.1,
+    ),
+  );
   if (withOurs) {
     const at = oursAliased ? 0 : r.int(items.length + 1);
     items.splice(at, 0, ourItem(b, kind, oursAliased ? "oursbody" : undefined));
-    if (oursAliased) items.push(b.map([["name", b.str("aliases-ours")], [kind.slice(0, -1), { t: "alias", name: "oursbody", json: undefined }]]));
+    if (oursAliased)
+      items.push(
+        b.map([
+          ["name", b.str("aliases-ours")],
+          [kind.slice(0, -1), { t: "alias", name: "oursbody", json: undefined }],
+        ]),
+      );
   }
   return { t: "seq", items, flow: r.chance(0.12) };
 }
@@ -298,11 +473,32 @@ function config(b: Builder, oursAliased: boolean): G {
   const parts: [string, () => G | undefined][] = [
     ["apiVersion", () => (r.chance(0.9) ? word("v1") : undefined)],
     ["kind", () => (r.chance(0.9) ? word("Config") : undefined)],
-    ["preferences", () => (r.chance(0.4) ? b.map([["colors", r.chance(0.7) ? b.bool() : undefined], ["extensions", b.extensions()]], 0.2) : undefined)],
+    [
+      "preferences",
+      () =>
+        r.chance(0.4)
+          ? b.map(
+              [
+                ["colors", r.chance(0.7) ? b.bool() : undefined],
+                ["extensions", b.extensions()],
+              ],
+              0.2,
+            )
+          : undefined,
+    ],
     // A list may be missing: then our entry adds its key after whatever ends the file.
-    ["clusters", () => (oursAliased || r.chance(0.85) ? section(b, "clusters", clusterNames, oursAliased || r.chance(0.8), () => clusterBody(b), oursAliased) : undefined)],
+    [
+      "clusters",
+      () => (oursAliased || r.chance(0.85) ? section(b, "clusters", clusterNames, oursAliased || r.chance(0.8), () => clusterBody(b), oursAliased) : undefined),
+    ],
     ["users", () => (r.chance(0.85) ? section(b, "users", userNames, r.chance(0.8), () => userBody(b), false) : undefined)],
-    ["contexts", () => (r.chance(0.85) ? section(b, "contexts", contextNames, r.chance(0.8), () => contextBody(b, { clusters: clusterNames, users: userNames }), false) : undefined)],
+    [
+      "contexts",
+      () =>
+        r.chance(0.85)
+          ? section(b, "contexts", contextNames, r.chance(0.8), () => contextBody(b, { clusters: clusterNames, users: userNames }), false)
+          : undefined,
+    ],
     ["current-context", () => (current === undefined ? undefined : b.str(current))],
     ["extensions", () => b.extensions()],
     ["x-notes", () => (r.chance(0.1) ? b.str(b.oddString()) : undefined)],
@@ -310,7 +506,10 @@ function config(b: Builder, oursAliased: boolean): G {
   // kubectl writes keys sorted; people write them in any order. Built in document order, so that
   // every alias follows its anchor.
   if (r.chance(0.3)) parts.reverse();
-  return b.map(parts.map(([key, build]) => [key, build()]), 0);
+  return b.map(
+    parts.map(([key, build]) => [key, build()]),
+    0,
+  );
 }
 
 // ---- writing the tree ----

@@ -28,7 +28,8 @@ export function lineFrom(proc: ResultPromise, pattern: RegExp, timeoutMs = 20_00
   if (!output) {
     const collected = { text: "" };
     proc.stdout?.on("data", (chunk: Buffer) => (collected.text += chunk.toString()));
-    outputs.set(proc, (output = collected));
+    output = collected;
+    outputs.set(proc, output);
   }
   const seen = output;
   return new Promise((resolve, reject) => {

@@ -21,7 +21,13 @@ let registry: ResultPromise | undefined;
 
 async function restoreHosts(): Promise<void> {
   const text = await readFile(HOSTS, "utf8");
-  await writeFile(HOSTS, text.split("\n").filter((l) => !l.endsWith(MARK)).join("\n"));
+  await writeFile(
+    HOSTS,
+    text
+      .split("\n")
+      .filter((l) => !l.endsWith(MARK))
+      .join("\n"),
+  );
 }
 
 async function answers(): Promise<boolean> {
@@ -46,11 +52,15 @@ export async function setup(): Promise<void> {
   for (let i = 0; i < 50 && !(await answers()); i++) await new Promise((r) => setTimeout(r, 200));
   if (!(await answers())) throw new Error("the ghcr.io stand-in registry did not answer on 127.0.0.1:443");
   const cli = resolve("node_modules/.bin/devcontainer");
-  const published = await execa(cli, ["features", "publish", "test/fixtures/official-features/src", "--registry", "ghcr.io", "--namespace", "devcontainers/features", "--log-level", "info"], {
-    env: { NODE_EXTRA_CA_CERTS: CA_FILE },
-    reject: false,
-    all: true,
-  });
+  const published = await execa(
+    cli,
+    ["features", "publish", "test/fixtures/official-features/src", "--registry", "ghcr.io", "--namespace", "devcontainers/features", "--log-level", "info"],
+    {
+      env: { NODE_EXTRA_CA_CERTS: CA_FILE },
+      reject: false,
+      all: true,
+    },
+  );
   if (published.exitCode !== 0) throw new Error(`publishing the stand-in Features failed:\n${published.all}`);
 }
 

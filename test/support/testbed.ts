@@ -25,7 +25,15 @@ export function readTestbed(): Testbed {
 /** Host-side view of a cluster: its node containers, as kind labels them. */
 export async function nodeContainers(cluster: string): Promise<Array<{ id: string; name: string; state: string }>> {
   const { execa } = await import("execa");
-  const out = await execa("docker", ["ps", "-a", "--no-trunc", "--filter", `label=io.x-k8s.kind.cluster=${cluster}`, "--format", "{{.ID}} {{.Names}} {{.State}}"]);
+  const out = await execa("docker", [
+    "ps",
+    "-a",
+    "--no-trunc",
+    "--filter",
+    `label=io.x-k8s.kind.cluster=${cluster}`,
+    "--format",
+    "{{.ID}} {{.Names}} {{.State}}",
+  ]);
   return out.stdout
     .split("\n")
     .filter(Boolean)

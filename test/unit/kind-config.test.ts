@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { renderKindConfig } from "../../src/kind-config.js";
+import { renderKindConfig } from "../../src/cluster/kind-config.js";
 
 const workers = readFileSync("test/fixtures/kind-config-workers.yaml", "utf8");
 const base = { clusterName: "gitops", apiServerPort: 6443, apiServerAddress: "172.17.0.1", cgroupV1: false };

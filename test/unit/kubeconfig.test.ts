@@ -33,11 +33,14 @@ function removedLines(before: string, after: string): string[] {
   const b = after.split("\n");
   const lcs = a.map(() => new Array<number>(b.length + 1).fill(0));
   lcs.push(new Array<number>(b.length + 1).fill(0));
-  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  for (let i = a.length - 1; i >= 0; i--)
+    for (let j = b.length - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
   const removed: string[] = [];
   for (let i = 0, j = 0; i < a.length; ) {
-    if (j < b.length && a[i] === b[j]) (i++, j++);
-    else if (j < b.length && lcs[i]![j + 1]! >= lcs[i + 1]![j]!) j++;
+    if (j < b.length && a[i] === b[j]) {
+      i++;
+      j++;
+    } else if (j < b.length && lcs[i]![j + 1]! >= lcs[i + 1]![j]!) j++;
     else removed.push(a[i++]!);
   }
   return removed;
@@ -68,7 +71,10 @@ describe("exporting our entry into one file", () => {
       name: "kind-kind",
       cluster: { "certificate-authority-data": "TkVXLUNB", server: "https://host.docker.internal:6443", "tls-server-name": "localhost" },
     });
-    expect(byName(after.users)["kind-kind"]).toEqual({ name: "kind-kind", user: { "client-certificate-data": "TkVXLUNFUlQ=", "client-key-data": "TkVXLUtFWQ==" } });
+    expect(byName(after.users)["kind-kind"]).toEqual({
+      name: "kind-kind",
+      user: { "client-certificate-data": "TkVXLUNFUlQ=", "client-key-data": "TkVXLUtFWQ==" },
+    });
     expect(after["current-context"]).toBe("kind-kind");
   });
 
@@ -103,7 +109,15 @@ describe("exporting our entry into one file", () => {
 
   it("writes into a JSON kubeconfig (kubectl -o json) and leaves it JSON", () => {
     const json = JSON.stringify(
-      { kind: "Config", apiVersion: "v1", preferences: {}, clusters: [{ name: "a", cluster: { server: "https://a" } }], users: null, contexts: [], "current-context": "" },
+      {
+        kind: "Config",
+        apiVersion: "v1",
+        preferences: {},
+        clusters: [{ name: "a", cluster: { server: "https://a" } }],
+        users: null,
+        contexts: [],
+        "current-context": "",
+      },
       null,
       4,
     );
@@ -163,7 +177,10 @@ describe("exporting our entry into one file", () => {
 
   it("omits tls-server-name when the route's host is in the certificate, and never writes insecure-skip-tls-verify", () => {
     const e = { ...entry("kind-kind"), server: "https://kind-control-plane:6443", tlsServerName: undefined };
-    expect(byName(read(exported(many, e)).clusters)["kind-kind"].cluster).toEqual({ "certificate-authority-data": "TkVXLUNB", server: "https://kind-control-plane:6443" });
+    expect(byName(read(exported(many, e)).clusters)["kind-kind"].cluster).toEqual({
+      "certificate-authority-data": "TkVXLUNB",
+      server: "https://kind-control-plane:6443",
+    });
   });
 
   it("writes nothing when our entries already read as wanted", () => {
@@ -182,7 +199,8 @@ describe("exporting our entry into one file", () => {
 
   it("refuses when replacing our entry would change what another entry's alias means", () => {
     // *a after our item means our anchor; without it, the earlier &a: the mirror would change server.
-    const text = "clusters:\n- name: first\n  cluster: &a {server: https://first}\n- name: kind-kind\n  cluster: &a {server: https://ours}\n- name: mirror\n  cluster: *a\n";
+    const text =
+      "clusters:\n- name: first\n  cluster: &a {server: https://first}\n- name: kind-kind\n  cluster: &a {server: https://ours}\n- name: mirror\n  cluster: *a\n";
     expect(refusal(() => exported(text)).message).toContain('would change the cluster "mirror" (cluster.server)');
   });
 
@@ -233,7 +251,10 @@ describe("several files (client-go's rules)", () => {
   it("writes a changed entry to the file it came from, and current-context to the default file", () => {
     const a = "clusters:\n- {name: x, cluster: {server: https://x}}\n";
     const b = "clusters:\n- {name: kind-kind, cluster: {server: https://old}}\ncurrent-context: x\n";
-    const out = written([{ path: "a", text: a }, { path: "b", text: b }]);
+    const out = written([
+      { path: "a", text: a },
+      { path: "b", text: b },
+    ]);
     expect(names(out.b, "clusters")).toEqual(["kind-kind"]);
     expect(names(out.a, "clusters")).toEqual(["x"]);
     expect(names(out.a, "users")).toEqual(["kind-kind"]);
@@ -244,7 +265,13 @@ describe("several files (client-go's rules)", () => {
   it("merges like kubectl: the first file naming an entry wins, and the first current-context", () => {
     const first = "clusters:\n- {name: kind-kind, cluster: {server: https://first, certificate-authority-data: QQ==}}\n";
     const second = exported(undefined);
-    const view = mergedView([{ path: "a", text: first }, { path: "b", text: second }], "kind-kind");
+    const view = mergedView(
+      [
+        { path: "a", text: first },
+        { path: "b", text: second },
+      ],
+      "kind-kind",
+    );
     expect(view.entry?.server).toBe("https://first");
     expect(view.currentContext).toBe("kind-kind");
   });
@@ -252,7 +279,15 @@ describe("several files (client-go's rules)", () => {
   it("removes each entry from the file it came from and clears the first current-context", () => {
     const a = "current-context: kind-kind\nusers:\n- {name: kind-kind, user: {}}\n";
     const b = exported(undefined);
-    const out = Object.fromEntries(planRemove([{ path: "a", text: a }, { path: "b", text: b }], "kind-kind").map((r) => [r.path, r.text]));
+    const out = Object.fromEntries(
+      planRemove(
+        [
+          { path: "a", text: a },
+          { path: "b", text: b },
+        ],
+        "kind-kind",
+      ).map((r) => [r.path, r.text]),
+    );
     expect(read(out.a!)).toEqual({ "current-context": "", users: null });
     expect(names(out.b, "users")).toEqual(["kind-kind"]); // shadowed in b: kubectl deletes from the origin only
     expect(names(out.b, "clusters")).toEqual([]);
@@ -260,7 +295,15 @@ describe("several files (client-go's rules)", () => {
   });
 
   it("refuses a malformed file anywhere in the list before writing any", () => {
-    expect(() => planExport([{ path: "good", text: many }, { path: "bad", text: "clusters: {" }], entry("kind-kind"))).toThrowError(/bad is malformed/);
+    expect(() =>
+      planExport(
+        [
+          { path: "good", text: many },
+          { path: "bad", text: "clusters: {" },
+        ],
+        entry("kind-kind"),
+      ),
+    ).toThrowError(/bad is malformed/);
   });
 
   it("takes the list from KUBECONFIG, deduplicated, or ~/.kube/config", () => {

@@ -1,6 +1,17 @@
 import { describe, expect, it } from "vitest";
 import feature from "../../features/src/kind-cluster/devcontainer-feature.json" with { type: "json" };
-import { DEFAULT_SETTINGS, envLayer, envName, fileLayer, flagLayer, flagName, OPTION_NAMES, parseOptionsFile, renderOptionsFile, resolveSettings } from "../../src/options.js";
+import {
+  DEFAULT_SETTINGS,
+  envLayer,
+  envName,
+  fileLayer,
+  flagLayer,
+  flagName,
+  OPTION_NAMES,
+  parseOptionsFile,
+  renderOptionsFile,
+  resolveSettings,
+} from "../../src/options.js";
 
 describe("options, defined once", () => {
   it("has one rule for each option of devcontainer-feature.json, and every default passes it", () => {
@@ -20,11 +31,18 @@ describe("options, defined once", () => {
   });
 
   it("round-trips the options file install.sh writes, ignoring comments and unknown names", () => {
-    const settings = resolveSettings([{ origin: () => "test", values: { clusterName: "gitops", apiServerPort: "7443", kindConfig: "local/kubernetes/kind.yaml" } }]);
+    const settings = resolveSettings([
+      { origin: () => "test", values: { clusterName: "gitops", apiServerPort: "7443", kindConfig: "local/kubernetes/kind.yaml" } },
+    ]);
     const text = renderOptionsFile(settings, { remoteUser: "dev" });
     expect(parseOptionsFile(text)).toMatchObject({ clusterName: "gitops", apiServerPort: "7443", kindConfig: "local/kubernetes/kind.yaml", remoteUser: "dev" });
     expect(text).not.toContain("kindVersion="); // build-time options stay with install.sh
-    expect(resolveSettings([fileLayer("/f", text)])).toEqual({ ...DEFAULT_SETTINGS, clusterName: "gitops", apiServerPort: 7443, kindConfig: "local/kubernetes/kind.yaml" });
+    expect(resolveSettings([fileLayer("/f", text)])).toEqual({
+      ...DEFAULT_SETTINGS,
+      clusterName: "gitops",
+      apiServerPort: 7443,
+      kindConfig: "local/kubernetes/kind.yaml",
+    });
   });
 
   it("lets the environment, then flags, override the file", () => {

@@ -1,13 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { commitOf, gitRepository, kustomization, staleLeases } from "../../src/gitops.js";
-import { CONTAINERD_HOSTS_PATCH, renderKindConfig } from "../../src/kind-config.js";
+import { commitOf, gitRepository, kustomization, staleLeases } from "../../src/gitops/flux/objects.js";
+import { CONTAINERD_HOSTS_PATCH, renderKindConfig } from "../../src/cluster/kind-config.js";
 import { nodeHosts, registryHostingConfigMap } from "../../src/registry.js";
 
 describe("the local registry's wiring", () => {
   it("gives each node a hosts.toml for localhost:<port> and for the in-cluster name, both to plain HTTP on the cluster's network", () => {
     const hosts = nodeHosts(5001);
-    expect(hosts.map((h) => h.file)).toEqual(["/etc/containerd/certs.d/localhost:5001/hosts.toml", "/etc/containerd/certs.d/kind-cluster-registry:5000/hosts.toml"]);
+    expect(hosts.map((h) => h.file)).toEqual([
+      "/etc/containerd/certs.d/localhost:5001/hosts.toml",
+      "/etc/containerd/certs.d/kind-cluster-registry:5000/hosts.toml",
+    ]);
     for (const h of hosts) expect(h.toml).toContain('[host."http://kind-cluster-registry:5000"]');
   });
 
@@ -25,7 +28,10 @@ describe("the local registry's wiring", () => {
   it("makes new clusters' containerd read certs.d, once, keeping the user's own patches", () => {
     const base = { clusterName: "a", apiServerPort: 6443, apiServerAddress: "127.0.0.1", cgroupV1: false };
     expect(renderKindConfig(base).yaml).not.toContain("config_path");
-    const user = { text: "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\ncontainerdConfigPatches:\n  - |\n    [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n      snapshotter = \"overlayfs\"\n", path: "kind.yaml" };
+    const user = {
+      text: 'kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\ncontainerdConfigPatches:\n  - |\n    [plugins."io.containerd.grpc.v1.cri".containerd]\n      snapshotter = "overlayfs"\n',
+      path: "kind.yaml",
+    };
     const patches = parse(renderKindConfig({ ...base, registryHosts: true, userConfig: user }).yaml).containerdConfigPatches as string[];
     expect(patches).toHaveLength(2);
     expect(patches[1]).toBe(CONTAINERD_HOSTS_PATCH);
@@ -54,7 +60,10 @@ describe("the GitOps objects", () => {
 
   it("releases a leader lease only when its holder process is provably gone", () => {
     const lease = (name: string, holder: string, renewTime: string) => ({ metadata: { name }, spec: { holderIdentity: `${holder}_0f3c`, renewTime } });
-    const pod = (name: string, phase: string, startedAt?: string) => ({ metadata: { name }, status: { phase, containerStatuses: [{ state: startedAt ? { running: { startedAt } } : {} }] } });
+    const pod = (name: string, phase: string, startedAt?: string) => ({
+      metadata: { name },
+      status: { phase, containerStatuses: [{ state: startedAt ? { running: { startedAt } } : {} }] },
+    });
     const leases = [
       lease("restarted", "source-abc", "2026-11-25T03:00:00Z"), // its container started after the last renewal: the renewer died
       lease("alive", "kustomize-def", "2026-11-25T03:05:00Z"), // renewed after its container started: the holder lives

@@ -3,10 +3,7 @@ import { validateWorkflow } from "@action-validator/core";
 import { describe, expect, it } from "vitest";
 
 /** Our GitHub workflows and the users' CI example, checked against the workflow schema. */
-const files = [
-  ...readdirSync(".github/workflows").map((f) => `.github/workflows/${f}`),
-  "examples/ci/cluster-smoke.yml",
-];
+const files = [...readdirSync(".github/workflows").map((f) => `.github/workflows/${f}`), "examples/ci/cluster-smoke.yml"];
 
 describe("GitHub workflows", () => {
   it.each(files)("%s is a valid workflow", (file) => {

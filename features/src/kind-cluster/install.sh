@@ -265,7 +265,7 @@ WRAPPER
 
 # The hooks read these (they never see Feature options); KIND_CLUSTER_* variables override them at run time.
 write_options() {
-  "$NODE_BIN" "$CLI" options --feature-env --remote-user "$REMOTE_USER" --write "$SHARE_DIR/options.env" >/dev/null
+  "$NODE_BIN" "$CLI" options --feature-env --remote-user "$REMOTE_USER" --write >/dev/null
 }
 
 # A non-root remote user reaches the host's socket through a proxy the entrypoint starts (socat).

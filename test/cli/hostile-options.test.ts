@@ -39,8 +39,27 @@ const HOSTILE: Record<string, string[]> = {
 };
 
 const upper = (name: string) => name.toUpperCase();
-const envName = (name: string) => `KIND_CLUSTER_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase().replace(/^CLUSTER_/, "")}`;
-const RUN_TIME = ["clusterName", "apiServerPort", "apiServerAddress", "route", "kindConfig", "nodeImage", "waitSeconds", "createCluster", "strict", "localRegistry", "registryPort", "registryImage", "gitops", "gitopsPath"];
+const envName = (name: string) =>
+  `KIND_CLUSTER_${name
+    .replace(/[A-Z]/g, (c) => `_${c}`)
+    .toUpperCase()
+    .replace(/^CLUSTER_/, "")}`;
+const RUN_TIME = [
+  "clusterName",
+  "apiServerPort",
+  "apiServerAddress",
+  "route",
+  "kindConfig",
+  "nodeImage",
+  "waitSeconds",
+  "createCluster",
+  "strict",
+  "localRegistry",
+  "registryPort",
+  "registryImage",
+  "gitops",
+  "gitopsPath",
+];
 
 const cases = Object.entries(HOSTILE).flatMap(([name, values]) => values.map((value) => [name, value] as const));
 
@@ -61,17 +80,33 @@ describe("hostile option values", () => {
     expect(out.stderr).toContain("devcontainer.json");
   });
 
-  // At run time an empty variable means "not set" (the option file's value stands), so "" is left out here.
-  it.each(cases.filter(([name, value]) => RUN_TIME.includes(name) && value !== ""))("run time refuses %s=%j, naming it, the variable and what is accepted", async (name, value) => {
-    const out = await execa("node", [CLI, "status", "--json"], {
-      env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", KIND_CLUSTER_OPTIONS_FILE: "/nonexistent", DOCKER_HOST: "unix:///nonexistent.sock", [envName(name)]: value },
+  // The run-time settings as the hooks resolve them; `kind-cluster options` touches nothing else, so it
+  // exits 0 exactly when every value is accepted.
+  const runTime = (env: Record<string, string>) =>
+    execa("node", [CLI, "options"], {
+      env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", KIND_CLUSTER_OPTIONS_FILE: "/nonexistent", ...env },
       extendEnv: false,
       reject: false,
     });
-    expect(out.exitCode).not.toBe(0);
-    expect(out.stderr).toContain(`option ${name}=${JSON.stringify(value)} (from environment variable ${envName(name)})`);
-    expect(out.stderr).toMatch(/not valid: \S/);
+
+  it("run time accepts a good value of every option, and says where it came from (the check below can fail)", async () => {
+    const out = await runTime({ KIND_CLUSTER_NAME: "good", KIND_CLUSTER_API_SERVER_PORT: "7443" });
+    expect(out.exitCode, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/^clusterName=good\s+\(environment variable KIND_CLUSTER_NAME\)$/m);
+    expect(out.stdout).toMatch(/^apiServerPort=7443\s+\(environment variable KIND_CLUSTER_API_SERVER_PORT\)$/m);
+    expect(out.stdout).toMatch(/^route=auto\s+\(the Feature's defaults\)$/m);
   });
+
+  // At run time an empty variable means "not set" (the option file's value stands), so "" is left out here.
+  it.each(cases.filter(([name, value]) => RUN_TIME.includes(name) && value !== ""))(
+    "run time refuses %s=%j, naming it, the variable and what is accepted",
+    async (name, value) => {
+      const out = await runTime({ [envName(name)]: value });
+      expect(out.exitCode).toBe(1);
+      expect(out.stderr).toContain(`option ${name}=${JSON.stringify(value)} (from environment variable ${envName(name)})`);
+      expect(out.stderr).toMatch(/not valid: \S/);
+    },
+  );
 });
 
 describe("no option value reaches a shell", () => {
@@ -79,7 +114,10 @@ describe("no option value reaches a shell", () => {
     const { readFile, readdir } = await import("node:fs/promises");
     for (const file of ["features/src/kind-cluster/install.sh", "features/src/kind-cluster/docker-socket.sh"]) {
       const code = (await readFile(file, "utf8")).split("\n").filter((l) => !l.trim().startsWith("#"));
-      expect(code.filter((l) => /\beval\b|\bsh -c\b|\bbash -c\b/.test(l)), file).toEqual([]);
+      expect(
+        code.filter((l) => /\beval\b|\bsh -c\b|\bbash -c\b/.test(l)),
+        file,
+      ).toEqual([]);
     }
     const sources = (await readdir("src", { recursive: true })).filter((f) => f.endsWith(".ts"));
     for (const file of sources) {

@@ -1,24 +1,23 @@
-import { deleteObject, getObject, mergePatch, type Endpoint } from "./apiserver.js";
+import type { Condition, GitOpsView } from "../engine.js";
 
 /**
- * The GitOps loop's objects in the cluster, as pure renderers, and what they report. A GitRepository
- * follows the workspace repository through the dev container's read-only Git server; a Kustomization
- * applies gitopsPath from it, with pruning.
+ * Flux's objects for the loop, as pure renderers, and how their status reads. A GitRepository follows
+ * the workspace repository through the dev container's read-only Git server; a Kustomization applies
+ * the gitopsPath folder from it, with pruning.
  */
-export const NAMESPACE = "flux-system";
-export const NAME = "workspace";
-/** Where the dev container serves the repository on the cluster's network. */
-export const GIT_PORT = 8418;
-export const GIT_PATH = "/workspace.git";
+const NAMESPACE = "flux-system";
+const NAME = "workspace";
 
 const SOURCE_API = "/apis/source.toolkit.fluxcd.io/v1";
 const KUSTOMIZE_API = "/apis/kustomize.toolkit.fluxcd.io/v1";
 export const GIT_REPOSITORY_PATH = `${SOURCE_API}/namespaces/${NAMESPACE}/gitrepositories/${NAME}`;
 export const KUSTOMIZATION_PATH = `${KUSTOMIZE_API}/namespaces/${NAMESPACE}/kustomizations/${NAME}`;
 export const NAMESPACE_PATH = `/api/v1/namespaces/${NAMESPACE}`;
+export const LEASES_PATH = `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases`;
+export const PODS_PATH = `/api/v1/namespaces/${NAMESPACE}/pods`;
 
 /** A reconcile request is how Flux is told "now" instead of at its next interval (what `flux reconcile` does). */
-export const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";
+const REQUESTED_AT = "reconcile.fluxcd.io/requestedAt";
 
 export function gitRepository(url: string, branch: string): object {
   return {
@@ -39,21 +38,19 @@ export function kustomization(path: string): object {
   };
 }
 
-/** Asks Flux to fetch the repository now; with a branch, follows that branch from now on. Returns the request's stamp. */
-export async function requestReconcile(endpoint: Endpoint, branch?: string): Promise<string> {
-  const requestedAt = new Date().toISOString();
+/** The merge patch that asks for a reconcile now (and, with a branch, switches to it). Pure. */
+export function reconcilePatch(requestedAt: string, branch?: string): object {
   const patch: Record<string, unknown> = { metadata: { annotations: { [REQUESTED_AT]: requestedAt } } };
   if (branch) patch.spec = { ref: { branch } };
-  await mergePatch(endpoint, GIT_REPOSITORY_PATH, patch);
-  return requestedAt;
+  return patch;
 }
 
-interface Lease {
+export interface Lease {
   metadata: { name: string };
   spec?: { holderIdentity?: string; renewTime?: string };
 }
 
-interface Pod {
+export interface Pod {
   metadata: { name: string };
   status?: { phase?: string; containerStatuses?: Array<{ state?: { running?: { startedAt?: string } } }> };
 }
@@ -76,24 +73,7 @@ export function staleLeases(leases: readonly Lease[], pods: readonly Pod[]): str
     .map((lease) => lease.metadata.name);
 }
 
-/** Deletes the Flux controllers' stale leader leases (after the nodes were restarted); returns their names. */
-export async function releaseStaleLeases(endpoint: Endpoint): Promise<string[]> {
-  const [leases, pods] = await Promise.all([
-    getObject<{ items: Lease[] }>(endpoint, `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases`),
-    getObject<{ items: Pod[] }>(endpoint, `/api/v1/namespaces/${NAMESPACE}/pods`),
-  ]);
-  const stale = staleLeases(leases?.items ?? [], pods?.items ?? []);
-  for (const name of stale) await deleteObject(endpoint, `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/${name}`);
-  return stale;
-}
-
-/** The controllers' version, as `flux install` labels their namespace. */
-export async function installedFluxVersion(endpoint: Endpoint): Promise<string | undefined> {
-  const ns = await getObject<{ metadata?: { labels?: Record<string, string> } }>(endpoint, NAMESPACE_PATH);
-  return ns?.metadata?.labels?.["app.kubernetes.io/version"];
-}
-
-interface FluxObject {
+export interface FluxObject {
   spec?: { ref?: { branch?: string }; url?: string };
   status?: {
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
@@ -102,12 +82,6 @@ interface FluxObject {
     lastAttemptedRevision?: string;
     lastHandledReconcileAt?: string;
   };
-}
-
-export interface Condition {
-  ready: boolean;
-  reason?: string;
-  message?: string;
 }
 
 function readyOf(object: FluxObject | undefined): Condition | undefined {
@@ -120,23 +94,17 @@ export function commitOf(revision: string | undefined): string | undefined {
   return revision?.split(":").pop();
 }
 
-export interface GitOpsView {
-  /** The branch and URL the cluster follows. */
-  branch?: string;
-  url?: string;
-  /** `handled`: the last reconcile request the source-controller acted on (it is live and leading). */
-  source?: Condition & { revision?: string; handled?: string };
-  kustomization?: Condition & { applied?: string; attempted?: string };
-}
-
-export async function observeGitOps(endpoint: Endpoint): Promise<GitOpsView> {
-  const [source, ks] = await Promise.all([getObject<FluxObject>(endpoint, GIT_REPOSITORY_PATH), getObject<FluxObject>(endpoint, KUSTOMIZATION_PATH)]);
+/** The loop's state from the GitRepository and the Kustomization. Pure. */
+export function viewOf(source: FluxObject | undefined, ks: FluxObject | undefined): GitOpsView {
   const sourceReady = readyOf(source);
   const ksReady = readyOf(ks);
   return {
     branch: source?.spec?.ref?.branch,
     url: source?.spec?.url,
-    source: source && sourceReady ? { ...sourceReady, revision: commitOf(source.status?.artifact?.revision), handled: source.status?.lastHandledReconcileAt } : undefined,
-    kustomization: ks && ksReady ? { ...ksReady, applied: commitOf(ks.status?.lastAppliedRevision), attempted: commitOf(ks.status?.lastAttemptedRevision) } : undefined,
+    source:
+      source && sourceReady
+        ? { ...sourceReady, revision: commitOf(source.status?.artifact?.revision), handled: source.status?.lastHandledReconcileAt }
+        : undefined,
+    sync: ks && ksReady ? { ...ksReady, applied: commitOf(ks.status?.lastAppliedRevision), attempted: commitOf(ks.status?.lastAttemptedRevision) } : undefined,
   };
 }

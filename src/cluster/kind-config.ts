@@ -1,5 +1,5 @@
 import { isMap, isSeq, parseDocument, type Document, YAMLMap } from "yaml";
-import { ZoneError } from "./errors.js";
+import { ZoneError } from "../errors.js";
 
 const API_VERSION = "kind.x-k8s.io/v1alpha4";
 
@@ -31,7 +31,12 @@ export const CONTAINERD_HOSTS_PATCH = '[plugins."io.containerd.grpc.v1.cri".regi
 const CGROUP_V1_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n";
 
 function userError(path: string, message: string, detail?: string): ZoneError {
-  return new ZoneError("dev container", `kind config ${path}: ${message}`, `fix ${path} (a kind config, apiVersion ${API_VERSION}, kind: Cluster) or unset the kindConfig option`, detail);
+  return new ZoneError({
+    zone: "dev container",
+    message: `kind config ${path}: ${message}`,
+    fix: `fix ${path} (a kind config, apiVersion ${API_VERSION}, kind: Cluster) or unset the kindConfig option`,
+    detail,
+  });
 }
 
 function parseUserConfig(text: string, path: string): Document {
@@ -63,9 +68,7 @@ function addPatchOnce(doc: Document, key: string, setting: string, patch: string
  */
 export function renderKindConfig(input: KindConfigInput): RenderedKindConfig {
   const warnings: string[] = [];
-  const doc = input.userConfig
-    ? parseUserConfig(input.userConfig.text, input.userConfig.path)
-    : parseDocument(`kind: Cluster\napiVersion: ${API_VERSION}\n`);
+  const doc = input.userConfig ? parseUserConfig(input.userConfig.text, input.userConfig.path) : parseDocument(`kind: Cluster\napiVersion: ${API_VERSION}\n`);
   const where = input.userConfig?.path ?? "";
 
   doc.set("kind", "Cluster");

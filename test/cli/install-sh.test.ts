@@ -9,7 +9,11 @@ import { describe, expect, it } from "vitest";
 const INSTALL = "features/src/kind-cluster/install.sh";
 
 async function bash(script: string, env: Record<string, string> = {}) {
-  return execa("bash", ["-c", `source ${INSTALL}; validate_options; ${script}`], { env: { PATH: process.env.PATH ?? "", ...env }, extendEnv: false, reject: false });
+  return execa("bash", ["-c", `source ${INSTALL}; validate_options; ${script}`], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    extendEnv: false,
+    reject: false,
+  });
 }
 
 describe("install.sh", () => {
@@ -52,9 +56,12 @@ describe("install.sh", () => {
   });
 
   it("maps every tool into the mirror's layout when downloadMirror is set", async () => {
-    const out = await bash("ARCH=arm64; resolve_versions; for t in kind:v0.31.0 kubectl:v1.35.0 docker:28.2.2 flux:v2.9.5 helm:v4.3.0; do download_url ${t%%:*} ${t#*:}; done", {
-      DOWNLOADMIRROR: "http://mirror.test:8080/",
-    });
+    const out = await bash(
+      "ARCH=arm64; resolve_versions; for t in kind:v0.31.0 kubectl:v1.35.0 docker:28.2.2 flux:v2.9.5 helm:v4.3.0; do download_url ${t%%:*} ${t#*:}; done",
+      {
+        DOWNLOADMIRROR: "http://mirror.test:8080/",
+      },
+    );
     expect(out.stdout.split("\n")).toEqual([
       "http://mirror.test:8080/kind/v0.31.0/kind-linux-arm64",
       "http://mirror.test:8080/kubectl/v1.35.0/kubectl-linux-arm64",

@@ -1,14 +1,14 @@
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { anyLocalImage, createContainer, inspectContainers, removeContainer, selfContainerId, type ContainerDetails } from "./docker.js";
-import { ZoneError } from "./errors.js";
-import { processStart } from "./pids.js";
+import { ZoneError } from "../errors.js";
+import { processStart } from "../pids.js";
+import type { ContainerDetails, ContainerEngine } from "./engine.js";
 
 /**
  * A lock across every dev container of one Docker host: a container named after what it guards, created
- * and never started. Docker refuses a second container of that name, so creating it is an atomic claim.
- * Its labels say who holds it; a lock whose holder container is gone or stopped, or whose lease ran out
- * (a holder killed mid-way), is reclaimed by removing it by id, so only one waiter can reclaim it.
+ * and never started. The engine refuses a second container of that name, so creating it is an atomic
+ * claim. Its labels say who holds it; a lock whose holder container is gone or stopped, or whose lease
+ * ran out (a holder killed mid-way), is reclaimed by removing it by id, so only one waiter can reclaim it.
  */
 const LABEL = "io.kind-cluster.lock";
 
@@ -26,6 +26,12 @@ export interface HostLockOptions {
   onReclaim?: (why: string) => void;
 }
 
+/** Who takes the lock: this dev container (if it is one) and the image it runs, for the claim container. */
+export interface LockTaker {
+  container?: string;
+  image?: string;
+}
+
 interface Holder {
   container: string;
   pid: number;
@@ -39,10 +45,10 @@ function holderOf(lock: ContainerDetails): Holder {
 }
 
 /** Why a lock is stale, or undefined while its holder may still be working. */
-async function staleness(holder: Holder, self: string | undefined, now: number): Promise<string | undefined> {
+async function staleness(engine: ContainerEngine, holder: Holder, self: string | undefined, now: number): Promise<string | undefined> {
   if (!(holder.until > now)) return "its lease ran out";
   if (holder.container) {
-    const [container] = await inspectContainers([holder.container]);
+    const [container] = await engine.inspect([holder.container]);
     if (!container) return `its holder container ${holder.container.slice(0, 12)} is gone`;
     if (!container.running) return `its holder container ${container.name} is stopped`;
     if (holder.container === self && (await processStart(holder.pid)) === null) return `its holder process ${holder.pid} in this container is gone`;
@@ -52,30 +58,36 @@ async function staleness(holder: Holder, self: string | undefined, now: number):
   return undefined;
 }
 
-export async function withHostLock<T>(options: HostLockOptions, fn: () => Promise<T>): Promise<T> {
+export async function withHostLock<T>(engine: ContainerEngine, taker: LockTaker, options: HostLockOptions, fn: () => Promise<T>): Promise<T> {
   const name = `kind-cluster-lock-${options.key}`;
-  const self = await selfContainerId();
-  const image = (self && (await inspectContainers([self]))[0]?.image) || (await anyLocalImage());
+  const self = taker.container;
+  const image = taker.image || (await engine.anyImage());
   if (!image) return fn(); // An empty Docker host: nothing else can be creating anything.
   const deadline = Date.now() + options.timeoutMs;
   let waiting = false;
   for (;;) {
     const now = Date.now();
-    const labels = { [LABEL]: options.key, [`${LABEL}.holder`]: self ?? "", [`${LABEL}.pid`]: String(process.pid), [`${LABEL}.host`]: hostname(), [`${LABEL}.until`]: String(now + options.leaseMs) };
-    const claim = await createContainer({ name, image, labels, command: ["true"], network: "none" });
+    const labels = {
+      [LABEL]: options.key,
+      [`${LABEL}.holder`]: self ?? "",
+      [`${LABEL}.pid`]: String(process.pid),
+      [`${LABEL}.host`]: hostname(),
+      [`${LABEL}.until`]: String(now + options.leaseMs),
+    };
+    const claim = await engine.create({ name, image, labels, command: ["true"], network: "none" });
     if (claim.id) {
       try {
         return await fn();
       } finally {
-        await removeContainer(claim.id);
+        await engine.remove(claim.id);
       }
     }
-    const [lock] = await inspectContainers([name]);
+    const [lock] = await engine.inspect([name]);
     if (lock) {
       const holder = holderOf(lock);
-      const stale = await staleness(holder, self, now);
+      const stale = await staleness(engine, holder, self, now);
       if (stale) {
-        await removeContainer(lock.id);
+        await engine.remove(lock.id);
         options.onReclaim?.(`${name}: ${stale}`);
       } else if (!waiting) {
         waiting = true;
@@ -83,7 +95,11 @@ export async function withHostLock<T>(options: HostLockOptions, fn: () => Promis
       }
     }
     if (Date.now() > deadline)
-      throw new ZoneError("docker host", `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for another dev container that holds ${options.purpose} (lock container ${name})`, `if no other dev container is starting this cluster, remove the lock: \`docker rm ${name}\``);
+      throw new ZoneError({
+        zone: "docker host",
+        message: `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for another dev container that holds ${options.purpose} (lock container ${name})`,
+        fix: `if no other dev container is starting this cluster, remove the lock: \`docker rm ${name}\``,
+      });
     await sleep(1000);
   }
 }

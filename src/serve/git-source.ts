@@ -1,38 +1,52 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Endpoint } from "../apiserver.js";
-import { GIT_PATH, observeGitOps, requestReconcile } from "../gitops.js";
+import { kubeApi, type KubeApi } from "../apiserver.js";
+import { gitopsEngine } from "../gitops/index.js";
 import { readKubeconfig } from "../kubeconfig/index.js";
 import { startGitServer } from "./git-server.js";
 import { watchHead, type Head } from "./head.js";
+import type { Running, ServiceLog } from "./kinds.js";
 
 /**
- * The GitOps service in zone 1: the workspace repository served read-only on the cluster's network,
- * and a watch on its checked-out HEAD. Each new HEAD is delivered: Flux is asked to fetch at once, and
- * asked again every few seconds until its source holds that commit (a request made while the
- * controllers restart with their node would otherwise wait for Flux's own poll).
+ * The Git source service in zone 1: the workspace repository served read-only on the cluster's
+ * network, and a watch on its checked-out HEAD. Each new HEAD is delivered: the GitOps engine is asked
+ * to fetch at once, and asked again every few seconds until its source holds that commit (a request
+ * made while the controllers restart with their node would otherwise wait for the engine's own poll).
+ * Engine-neutral: the engine is named in the configuration.
  */
-export interface GitOpsServiceConfig {
+export interface GitSourceConfig {
   repo: string;
   /** The dev container's address on the cluster's Docker network: the only place the server listens. */
   host: string;
   port: number;
   kubeconfig: string;
   clusterName: string;
+  /** The GitOps engine that follows the repository (the `gitops` option). */
+  engine: string;
+}
+
+/** Where the dev container serves the repository on the cluster's network. */
+export const GIT_PORT = 8418;
+export const GIT_PATH = "/workspace.git";
+
+/** The URL the cluster fetches from. Pure. */
+export function gitSourceUrl(host: string): string {
+  return `http://${host}:${GIT_PORT}${GIT_PATH}`;
 }
 
 const ASK_AGAIN_MS = 5_000;
 const GIVE_UP_MS = 5 * 60_000;
 
-export async function startGitOpsService(config: GitOpsServiceConfig, log: (line: string) => void): Promise<{ close(): Promise<void>; summary: string }> {
+export async function startGitSource(config: GitSourceConfig, log: ServiceLog): Promise<Running> {
   const server = await startGitServer({ repo: config.repo, host: config.host, port: config.port, path: GIT_PATH, log });
+  const engine = gitopsEngine(config.engine);
   let stopped = false;
   let latest = 0;
 
   // Credentials are read from the kubeconfig each time: `up` may have rewritten it since we started.
-  const endpoint = async (): Promise<Endpoint> => {
+  const connect = async (): Promise<KubeApi> => {
     const { entry } = await readKubeconfig(config.kubeconfig, config.clusterName);
     if (!entry) throw new Error(`no entry for cluster ${config.clusterName} in ${config.kubeconfig}`);
-    return entry;
+    return kubeApi(entry);
   };
 
   /** Until the source holds `head` (or a newer HEAD takes over, or time runs out). */
@@ -43,10 +57,10 @@ export async function startGitOpsService(config: GitOpsServiceConfig, log: (line
     let asked = 0;
     while (!stopped && mine === latest && Date.now() < deadline) {
       try {
-        const api = await endpoint();
-        if ((await observeGitOps(api)).source?.revision === head.commit) return log(`fetched by Flux: ${label}`);
+        const api = await connect();
+        if ((await engine.observe(api)).source?.revision === head.commit) return log(`fetched by ${engine.name}: ${label}`);
         if (Date.now() - asked >= ASK_AGAIN_MS) {
-          await requestReconcile(api, head.branch);
+          await engine.requestSync(api, head.branch);
           log(`${asked ? "asked again" : "reconcile requested"} (${why}): ${label}`);
           asked = Date.now();
         }
@@ -55,7 +69,7 @@ export async function startGitOpsService(config: GitOpsServiceConfig, log: (line
       }
       await sleep(1_000);
     }
-    if (mine === latest && !stopped) log(`gave up waiting for Flux to fetch ${label}; its own interval will`);
+    if (mine === latest && !stopped) log(`gave up waiting for ${engine.name} to fetch ${label}; its own interval will`);
   };
 
   const watcher = watchHead(config.repo, (head) => void deliver(head, "HEAD moved"));

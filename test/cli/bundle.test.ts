@@ -33,9 +33,15 @@ describe("the bundle's start-up", () => {
   it("a tools-only hook (createCluster false) returns without loading the YAML parser", () => {
     // A module hook that names, on stderr, every file of the bundle node loads.
     const dir = mkdtempSync(join(tmpdir(), "bundle-load-"));
-    writeFileSync(join(dir, "hooks.mjs"), 'export async function load(url, context, next) { if (url.includes("/dist/")) process.stderr.write(`LOADED ${url.split("/dist/")[1]}\\n`); return next(url, context); }\n');
+    writeFileSync(
+      join(dir, "hooks.mjs"),
+      'export async function load(url, context, next) { if (url.includes("/dist/")) process.stderr.write(`LOADED ${url.split("/dist/")[1]}\\n`); return next(url, context); }\n',
+    );
     writeFileSync(join(dir, "register.mjs"), `import { register } from "node:module";\nregister(${JSON.stringify(`file://${dir}/hooks.mjs`)});\n`);
-    const run = spawnSync(process.execPath, ["--import", join(dir, "register.mjs"), ENTRY, "up", "--hook", "postCreate"], { env: { ...process.env, KIND_CLUSTER_CREATE_CLUSTER: "false" }, encoding: "utf8" });
+    const run = spawnSync(process.execPath, ["--import", join(dir, "register.mjs"), ENTRY, "up", "--hook", "postCreate"], {
+      env: { ...process.env, KIND_CLUSTER_CREATE_CLUSTER: "false" },
+      encoding: "utf8",
+    });
     rmSync(dir, { recursive: true });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr).toContain("createCluster is false: the tools are installed, no cluster is managed");

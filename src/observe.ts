@@ -1,0 +1,121 @@
+import type { KubeApi } from "./apiserver.js";
+import { completion, observeCluster, type ClusterView, type Completion } from "./cluster/view.js";
+import type { EngineInfo } from "./engine/engine.js";
+import type { Engines } from "./engines.js";
+import { messageOf, ZoneError } from "./errors.js";
+import type { GitOpsView } from "./gitops/engine.js";
+import { readKubeconfig, type ClusterEntry } from "./kubeconfig/index.js";
+import type { Settings } from "./options.js";
+import { observeRegistry, type RegistryView } from "./registry.js";
+import { reachability, routeFacts, type Reachability } from "./route/index.js";
+import type { RouteFacts } from "./route/choose.js";
+import { serviceKey, type ServiceInstance } from "./serve/daemon.js";
+import type { GitSourceConfig } from "./serve/git-source.js";
+import { readHead } from "./serve/head.js";
+
+/**
+ * One observation of the system, zone by zone, changing nothing: the kubeconfig entry (zone 1), the
+ * engine (zone 2), the cluster's containers (zone 3), whether the entry reaches the API (the route),
+ * and, where the settings ask for them, the registry, the GitOps loop and this container's services.
+ * `status` renders it, `doctor` checks it and adds its own probes, `up` starts from it.
+ */
+export interface Observation {
+  kubeconfig: { path: string; entry?: ClusterEntry; currentContext?: string; error?: string };
+  docker: { info?: EngineInfo; error?: ZoneError };
+  /** Absent when the engine did not answer. */
+  cluster?: ClusterView;
+  /** How far the cluster's creation got; absent when there is no cluster. */
+  completion?: Completion;
+  /** Absent when there is no cluster to reach. */
+  route?: Reachability & { facts: RouteFacts };
+}
+
+/** The parts beyond the core, observed for `status` and `doctor` when the settings ask for them. */
+export interface FullObservation extends Observation {
+  registry?: RegistryObservation;
+  gitops?: GitOpsObservation;
+  /** This container's service instances for this cluster, and the container's own (the registry relay). */
+  services: ServiceInstance[];
+}
+
+interface RegistryObservation {
+  view?: RegistryView;
+  relay?: ServiceInstance;
+  error?: string;
+}
+
+interface GitOpsObservation {
+  view?: GitOpsView;
+  /** The workspace's HEAD commit, read from the repository the Git source service serves. */
+  head?: string;
+  source?: ServiceInstance<GitSourceConfig>;
+  error?: string;
+}
+
+const asZoneError = (error: unknown): ZoneError =>
+  error instanceof ZoneError ? error : new ZoneError({ zone: "docker host", message: messageOf(error), fix: "run `kind-cluster doctor`", cause: error });
+
+/** The core: kubeconfig, engine, cluster, route. `docker` skips asking the engine again when it just answered. */
+export async function observe(engines: Engines, settings: Settings, kubeconfig: string, known: { docker?: EngineInfo } = {}): Promise<Observation> {
+  const result: Observation = { kubeconfig: { path: kubeconfig }, docker: {} };
+  try {
+    const view = await readKubeconfig(kubeconfig, settings.clusterName);
+    result.kubeconfig = { path: kubeconfig, entry: view.entry, currentContext: view.currentContext };
+  } catch (error) {
+    result.kubeconfig.error = messageOf(error);
+  }
+  try {
+    result.docker.info = known.docker ?? (await engines.container.info());
+    result.cluster = await observeCluster(engines.container, settings.clusterName);
+  } catch (error) {
+    result.docker.error = asZoneError(error);
+    return result;
+  }
+  const { cluster } = result;
+  const controlPlane = cluster.controlPlane ?? cluster.nodes[0];
+  if (!controlPlane) return result;
+  result.completion = await completion(engines.container.node(controlPlane));
+  const facts = routeFacts(settings.clusterName, cluster, result.docker.info, (await engines.self()).gateway);
+  result.route = { facts, ...(await reachability(engines, settings, facts, result.kubeconfig.entry)) };
+  return result;
+}
+
+/** The API through the kubeconfig's entry, when the observation found it reachable. */
+function entryApi(engines: Engines, o: Observation): KubeApi | undefined {
+  return o.route?.reachable && o.kubeconfig.entry ? engines.api(o.kubeconfig.entry) : undefined;
+}
+
+/** Everything: the core, then the registry, the GitOps loop and the services the settings ask for. */
+export async function observeAll(engines: Engines, settings: Settings, kubeconfig: string): Promise<FullObservation> {
+  const core = await observe(engines, settings, kubeconfig);
+  const services = core.docker.info
+    ? [...(await engines.services.list({ cluster: settings.clusterName })), ...(await engines.services.list({ cluster: "" }))]
+    : [];
+  const result: FullObservation = { ...core, services };
+  if (settings.localRegistry) result.registry = await registryPart(engines, core, services);
+  if (settings.gitops !== "none") result.gitops = await gitopsPart(engines, settings, core, services);
+  return result;
+}
+
+async function registryPart(engines: Engines, core: Observation, services: ServiceInstance[]): Promise<RegistryObservation> {
+  const relay = services.find((s) => s.key.kind === "registry-relay");
+  if (!core.docker.info) return { relay, error: core.docker.error?.message };
+  try {
+    return { view: await observeRegistry(engines.container, core.cluster?.network), relay };
+  } catch (error) {
+    return { relay, error: messageOf(error) };
+  }
+}
+
+async function gitopsPart(engines: Engines, settings: Settings, core: Observation, services: ServiceInstance[]): Promise<GitOpsObservation> {
+  const key = serviceKey("git-source", settings.clusterName);
+  const source = services.find((s) => s.key.kind === key.kind && s.key.instance === key.instance) as ServiceInstance<GitSourceConfig> | undefined;
+  const head = source ? (await readHead(source.config.repo).catch(() => undefined))?.commit : undefined;
+  const api = entryApi(engines, core);
+  if (!api) return { source, head, error: "the API server is not reachable" };
+  try {
+    return { view: await engines.gitops(settings.gitops).observe(api), head, source };
+  } catch (error) {
+    return { source, head, error: messageOf(error) };
+  }
+}
