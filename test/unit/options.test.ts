@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import feature from "../../features/src/kind-cluster/devcontainer-feature.json" with { type: "json" };
 import {
@@ -65,5 +66,25 @@ describe("options, defined once", () => {
     const attempt = () => resolveSettings([fileLayer("/usr/local/share/kind-cluster/options.env", `${key}=${value}\n`)]);
     expect(attempt).toThrowError(pattern);
     expect(attempt).toThrowError(/from \/usr\/local\/share\/kind-cluster\/options\.env/);
+  });
+});
+
+describe("versions said once", () => {
+  const install = readFileSync("features/src/kind-cluster/install.sh", "utf8");
+  const pins = Object.fromEntries([...install.matchAll(/^\s+\[(\w+)\]="([^"]+)"$/gm)].map((m) => [m[1]!, m[2]!]));
+
+  it("each tool's version option proposes the version install.sh pins for latest", () => {
+    expect(Object.keys(pins).sort()).toEqual(["docker", "flux", "helm", "kind", "kubectl"]);
+    for (const [tool, version] of Object.entries(pins)) {
+      const option = (feature.options as Record<string, { proposals?: string[] }>)[`${tool}Version`];
+      expect(option?.proposals, `${tool}Version`).toEqual(["latest", version]);
+    }
+  });
+
+  it("the bundle targets the oldest Node.js that install.sh accepts for the hooks", () => {
+    const floor = /^MIN_NODE_MAJOR=(\d+)$/m.exec(install)?.[1];
+    const target = /target: "node(\d+)"/.exec(readFileSync("scripts/build.mjs", "utf8"))?.[1];
+    expect(floor).toBeDefined();
+    expect(target).toBe(floor);
   });
 });
