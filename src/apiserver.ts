@@ -1,4 +1,4 @@
-import { request } from "node:https";
+import { request, type RequestOptions as HttpsOptions } from "node:https";
 import { ZoneError } from "./errors.js";
 import type { Credentials } from "./kubeconfig/index.js";
 import { trace } from "./log.js";
@@ -30,6 +30,8 @@ export class ApiError extends ZoneError {
   constructor(
     readonly step: ProbeStep,
     message: string,
+    /** The API's HTTP status, when it answered (410: a watch's resource version is too old). */
+    readonly status?: number,
   ) {
     super({ zone: step === "api" ? "kind cluster" : "route", message, fix: FIX[step] });
     this.name = "ApiError";
@@ -53,6 +55,26 @@ interface RequestOptions {
   timeoutMs: number;
 }
 
+/** Verified TLS to the cluster's CA, the client certificate, one connection per request. */
+function tlsOptions(endpoint: Endpoint, method: string, timeoutMs: number, headers: Record<string, string>): HttpsOptions {
+  return {
+    method,
+    ca: b64(endpoint.credentials.certificateAuthorityData),
+    cert: b64(endpoint.credentials.clientCertificateData),
+    key: b64(endpoint.credentials.clientKeyData),
+    servername: endpoint.tlsServerName,
+    rejectUnauthorized: true,
+    agent: false,
+    timeout: timeoutMs,
+    headers: { accept: "application/json", ...headers },
+  };
+}
+
+/** A request's socket error, as the hop that failed. */
+function failedHop(e: NodeJS.ErrnoException): ApiError {
+  return new ApiError(stepOfError(e.code), `${e.code ?? "error"}: ${e.message}`);
+}
+
 function apiRequest(endpoint: Endpoint, path: string, options: RequestOptions): Promise<ApiResponse> {
   const url = new URL(path, endpoint.server);
   const method = options.method ?? "GET";
@@ -60,40 +82,109 @@ function apiRequest(endpoint: Endpoint, path: string, options: RequestOptions): 
   const done = (outcome: string) => trace(`${method} ${url.pathname}${url.search} -> ${outcome}  (${Math.round(performance.now() - start)}ms)`);
   return new Promise((resolve, reject) => {
     let connected = false;
-    const headers: Record<string, string> = { accept: "application/json" };
-    if (options.body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
-    const req = request(
-      url,
-      {
-        method,
-        ca: b64(endpoint.credentials.certificateAuthorityData),
-        cert: b64(endpoint.credentials.clientCertificateData),
-        key: b64(endpoint.credentials.clientKeyData),
-        servername: endpoint.tlsServerName,
-        rejectUnauthorized: true,
-        agent: false,
-        timeout: options.timeoutMs,
-        headers,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          done(String(res.statusCode));
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
-        });
-        res.on("error", (e) => reject(new ApiError("api", e.message)));
-      },
-    );
+    const headers: Record<string, string> = options.body === undefined ? {} : { "content-type": options.contentType ?? "application/json" };
+    const req = request(url, tlsOptions(endpoint, method, options.timeoutMs, headers), (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        done(String(res.statusCode));
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
+      });
+      res.on("error", (e) => reject(new ApiError("api", e.message)));
+    });
     req.on("socket", (socket) => socket.once("connect", () => (connected = true)));
     req.on("timeout", () =>
       req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs}ms`), { code: connected ? "ETLSTIMEOUT" : "ETIMEDOUT" })),
     );
     req.on("error", (e: NodeJS.ErrnoException) => {
       done(e.code ?? "error");
-      reject(new ApiError(stepOfError(e.code), `${e.code ?? "error"}: ${e.message}`));
+      reject(failedHop(e));
     });
     req.end(options.body);
+  });
+}
+
+/** One change to a collection, as a watch delivers it. */
+export interface WatchEvent<T = unknown> {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: T;
+}
+
+/**
+ * Splits what a watch stream has delivered so far into its whole events (one JSON object a line) and
+ * the unfinished last line, kept for the next chunk. Pure.
+ */
+export function parseWatchLines(text: string): { events: WatchEvent[]; rest: string } {
+  const lines = text.split("\n");
+  const rest = lines.pop() ?? "";
+  const events: WatchEvent[] = [];
+  for (const line of lines) {
+    if (line.trim() === "") continue;
+    let event: Partial<WatchEvent>;
+    try {
+      event = JSON.parse(line) as Partial<WatchEvent>;
+    } catch {
+      throw new ApiError("api", `the watch sent a line that is not JSON: ${line.slice(0, 120)}`);
+    }
+    if (typeof event.type !== "string" || typeof event.object !== "object" || event.object === null)
+      throw new ApiError("api", `the watch sent a line that is not an event: ${line.slice(0, 120)}`);
+    events.push(event as WatchEvent);
+  }
+  return { events, rest };
+}
+
+export interface WatchOptions {
+  /** Where to start: the list's resourceVersion, or the last event's. */
+  resourceVersion: string;
+  onEvent: (event: WatchEvent) => void;
+  /** The server ends the stream after this long (it is then resumed from the last event). */
+  timeoutSeconds?: number;
+  /** No byte for this long (a node gone without a word): the stream is given up as stalled. */
+  idleMs?: number;
+  signal?: AbortSignal;
+}
+
+function apiWatch(endpoint: Endpoint, path: string, options: WatchOptions): Promise<void> {
+  const timeoutSeconds = options.timeoutSeconds ?? 60;
+  const query = `watch=1&allowWatchBookmarks=true&timeoutSeconds=${timeoutSeconds}&resourceVersion=${encodeURIComponent(options.resourceVersion)}`;
+  const url = new URL(`${path}${path.includes("?") ? "&" : "?"}${query}`, endpoint.server);
+  const idleMs = options.idleMs ?? (timeoutSeconds + 15) * 1000;
+  return new Promise((resolve, reject) => {
+    // A stop asked for (the signal) ends the watch quietly, whatever the socket says about it.
+    const settle = (error?: Error) => {
+      options.signal?.removeEventListener("abort", abort);
+      if (error && !options.signal?.aborted) reject(error);
+      else resolve();
+    };
+    const req = request(url, tlsOptions(endpoint, "GET", idleMs, {}), (res) => {
+      if (res.statusCode !== 200) {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => settle(failed(`watch ${path}`, { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") })));
+        return;
+      }
+      trace(`WATCH ${url.pathname}${url.search} -> 200`);
+      res.setEncoding("utf8");
+      let rest = "";
+      res.on("data", (chunk: string) => {
+        try {
+          const parsed = parseWatchLines(rest + chunk);
+          rest = parsed.rest;
+          for (const event of parsed.events) options.onEvent(event);
+        } catch (error) {
+          // A line that is no event, or the handler's refusal (a 410 in an ERROR event): this stream is over.
+          settle(error as Error);
+          req.destroy();
+        }
+      });
+      res.on("end", () => settle());
+      res.on("error", (e) => settle(e instanceof ApiError ? e : new ApiError("api", e.message)));
+    });
+    const abort = () => req.destroy();
+    options.signal?.addEventListener("abort", abort, { once: true });
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`the watch of ${path} was silent for ${idleMs}ms`), { code: "ETIMEDOUT" })));
+    req.on("error", (e: NodeJS.ErrnoException) => settle(e instanceof ApiError ? e : failedHop(e)));
+    req.end();
   });
 }
 
@@ -104,7 +195,7 @@ function failed(what: string, res: ApiResponse): ApiError {
   } catch {
     // Not a Status object: keep the text.
   }
-  return new ApiError("api", `${what} answered ${res.status}: ${message}`);
+  return new ApiError("api", `${what} answered ${res.status}: ${message}`, res.status);
 }
 
 /**
@@ -125,6 +216,12 @@ export interface KubeApi {
   mergePatch(path: string, patch: object, timeoutMs?: number): Promise<void>;
   /** Deletes an object; one already gone is fine. */
   delete(path: string, timeoutMs?: number): Promise<void>;
+  /**
+   * Follows a collection (…/services) from a resource version: each change is handed over as it
+   * arrives. Resolves when the server ends the stream (its timeout); rejects when the request fails
+   * (an ApiError; status 410 when the version is too old to resume from) or the stream stalls.
+   */
+  watch(path: string, options: WatchOptions): Promise<void>;
 }
 
 export function kubeApi(endpoint: Endpoint): KubeApi {
@@ -154,6 +251,7 @@ export function kubeApi(endpoint: Endpoint): KubeApi {
       const res = await apiRequest(endpoint, path, { method: "DELETE", timeoutMs });
       if (res.status !== 200 && res.status !== 202 && res.status !== 404) throw failed(`DELETE ${path}`, res);
     },
+    watch: (path, options) => apiWatch(endpoint, path, options),
   };
 }
 

@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import type { KubeApi } from "./apiserver.js";
 import { checkNodeRuns, clusterNames, type ClusterView } from "./cluster/view.js";
 import type { Engines } from "./engines.js";
@@ -10,6 +11,7 @@ import { nodeHostsFile, pullFromNode, REGISTRY_NAME } from "./registry.js";
 import type { Check } from "./report.js";
 import { diagnoseRoutes, exposureWarning } from "./route/index.js";
 import { GIT_PATH } from "./serve/git-source.js";
+import { forwardUrl } from "./ports/table.js";
 
 /**
  * `kind-cluster doctor`: every hop checked in zone order, each failure with its fix. It judges the
@@ -166,6 +168,7 @@ export async function doctor(engines: Engines, settings: Settings, kubeconfig: s
   }
   if (o.registry) checks.push(...(await registryHops(engines, settings, cluster, o)));
   if (o.gitops) checks.push(...(await gitopsHops(engines, settings, kube, cluster, o)));
+  if (o.ports) checks.push(...(await portsHops(o)));
   return checks;
 }
 
@@ -285,5 +288,59 @@ async function gitopsHops(engines: Engines, settings: Settings, api: KubeApi, cl
         ? "fix the file the message names and commit; the last good state keeps running meanwhile"
         : "commit, or wait a few seconds; `kind-cluster up` re-arms the loop",
   });
+  return checks;
+}
+
+const PORTS = "ports: zone 3 -> zone 1 localhost";
+
+/** Whether a TCP connection to host:port is accepted within `ms`. */
+function accepts(host: string, port: number, ms = 2_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: ms });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once("connect", () => done(true));
+    socket.once("timeout", () => done(false));
+    socket.once("error", () => done(false));
+  });
+}
+
+/** The ports service, its view of the API, each forward's node port from here (what its relay reaches), and each problem with its fix. */
+async function portsHops(o: FullObservation): Promise<Check[]> {
+  const { service, table } = o.ports!;
+  const fixUp = "run `kind-cluster up`";
+  if (!service?.state)
+    return [
+      {
+        zone: PORTS,
+        name: "service",
+        state: "fail",
+        detail: `the ports service does not run in this container${service ? ` (log ${service.log})` : ""}`,
+        fix: fixUp,
+      },
+    ];
+  const checks: Check[] = [{ zone: PORTS, name: "service", state: "ok", detail: service.state.summary ?? "running" }];
+  if (!table) return [...checks, { zone: PORTS, name: "table", state: "fail", detail: "the ports service has written no table yet", fix: fixUp }];
+  checks.push({
+    zone: PORTS,
+    name: "watch",
+    state: table.api.connected ? "ok" : "fail",
+    detail: table.api.connected ? "follows the Services, EndpointSlices and Nodes of the API" : `cannot follow the API: ${table.api.error}`,
+    fix: `read its log: ${service.log}`,
+  });
+  for (const f of table.forwards) {
+    const node = f.nodes[0];
+    const reached = node !== undefined && f.nodePort !== undefined && f.endpoints > 0 && (await accepts(node, f.nodePort));
+    checks.push({
+      zone: PORTS,
+      name: `${f.service} ${f.port}`,
+      state: reached ? "ok" : "fail",
+      detail: `${forwardUrl(f)}${f.note ? ` (${f.note})` : ""}: ${reached ? `node port ${f.nodePort} answers on ${node}` : `node port ${f.nodePort ?? "none yet"} does not answer${node ? ` on ${node}` : " (no node carries it)"}`}`,
+      fix: `look at the Service's pods: \`kubectl describe service -n ${f.service.replace("/", " ")}\``,
+    });
+  }
+  for (const p of table.problems) checks.push({ zone: PORTS, name: `${p.service}${p.port ? ` ${p.port}` : ""}`, state: "fail", detail: p.message, fix: p.fix });
   return checks;
 }

@@ -12,6 +12,8 @@ import type { RouteFacts } from "./route/choose.js";
 import { serviceKey, type ServiceInstance } from "./serve/daemon.js";
 import type { GitSourceConfig } from "./serve/git-source.js";
 import { readHead } from "./serve/head.js";
+import type { PortsConfig } from "./serve/ports.js";
+import { readTable, type PortsTable } from "./ports/table.js";
 
 /**
  * One observation of the system, zone by zone, changing nothing: the kubeconfig entry (zone 1), the
@@ -34,6 +36,7 @@ export interface Observation {
 export interface FullObservation extends Observation {
   registry?: RegistryObservation;
   gitops?: GitOpsObservation;
+  ports?: PortsObservation;
   /** This container's service instances for this cluster, and the container's own (the registry relay). */
   services: ServiceInstance[];
 }
@@ -50,6 +53,12 @@ interface GitOpsObservation {
   head?: string;
   source?: ServiceInstance<GitSourceConfig>;
   error?: string;
+}
+
+interface PortsObservation {
+  service?: ServiceInstance<PortsConfig>;
+  /** What the ports service forwards and announces, as it last wrote it. */
+  table?: PortsTable;
 }
 
 const asZoneError = (error: unknown): ZoneError =>
@@ -94,7 +103,13 @@ export async function observeAll(engines: Engines, settings: Settings, kubeconfi
   const result: FullObservation = { ...core, services };
   if (settings.localRegistry) result.registry = await registryPart(engines, core, services);
   if (settings.gitops !== "none") result.gitops = await gitopsPart(engines, settings, core, services);
+  if (settings.loadBalancer || settings.forwardServices) result.ports = await portsPart(services);
   return result;
+}
+
+async function portsPart(services: ServiceInstance[]): Promise<PortsObservation> {
+  const service = services.find((s) => s.key.kind === "ports") as ServiceInstance<PortsConfig> | undefined;
+  return { service, table: service ? await readTable(service.config.table) : undefined };
 }
 
 async function registryPart(engines: Engines, core: Observation, services: ServiceInstance[]): Promise<RegistryObservation> {

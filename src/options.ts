@@ -86,6 +86,8 @@ const RULES = {
   gitopsPath: rule("run", "a relative path inside the workspace repository, of letters, digits and . _ - /, without ..", (t) =>
     /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(t) && !t.split("/").includes("..") ? t.replace(/\/$/, "") : INVALID,
   ),
+  loadBalancer: boolean("run"),
+  forwardServices: boolean("run"),
   kindVersion: version("kind"),
   kubectlVersion: version("kubectl"),
   fluxVersion: version("flux"),

@@ -1,6 +1,8 @@
 import { contextName } from "./kubeconfig/names.js";
 import type { FullObservation } from "./observe.js";
 import type { Settings } from "./options.js";
+import { describeTable, type Forward, forwardUrl } from "./ports/table.js";
+import type { LoadBalancerDecision, Problem } from "./ports/plan.js";
 import { REGISTRY_NAME } from "./registry.js";
 import { SERVICE_KINDS } from "./serve/kinds.js";
 
@@ -12,6 +14,15 @@ export interface Status {
   route: { server?: string; reachable: boolean; detail: string };
   registry?: { running: boolean; published?: string; onClusterNetwork: boolean; relay?: string; error?: string };
   gitops?: { following?: string; head?: string; applied?: string; ready?: boolean; message?: string; error?: string };
+  /** Forwards and load-balancer addresses: present while the ports service runs; `error` says why there are none. */
+  ports?: {
+    error?: string;
+    forwards: Array<Pick<Forward, "service" | "port" | "portName" | "local" | "note" | "nodePort" | "endpoints"> & { url: string }>;
+    loadBalancers: LoadBalancerDecision[];
+    problems: Problem[];
+    /** The lines of the text form. */
+    lines: { forwards: string[]; loadBalancers: string[]; problems: string[] };
+  };
   services: Array<{ kind: string; cluster: string; instance: string; running: boolean; pid?: number; summary?: string; log: string }>;
 }
 
@@ -69,7 +80,31 @@ export function statusOf(settings: Settings, o: FullObservation): Status {
           message: sync?.ready ? undefined : (sync?.message ?? g.view?.source?.message),
         };
   }
+  if (o.ports) status.ports = portsStatus(o.ports);
   return status;
+}
+
+function portsStatus(p: NonNullable<FullObservation["ports"]>): NonNullable<Status["ports"]> {
+  const none = { forwards: [], loadBalancers: [], problems: [], lines: { forwards: [], loadBalancers: [], problems: [] } };
+  if (!p.service?.state) return { ...none, error: `the ports service does NOT run${p.service ? ` (log ${p.service.log})` : ""}: run \`kind-cluster up\`` };
+  if (!p.table) return { ...none, error: "the ports service has not written its table yet" };
+  const t = p.table;
+  return {
+    error: t.api.connected ? undefined : `the ports service cannot follow the API: ${t.api.error}`,
+    forwards: t.forwards.map((f) => ({
+      service: f.service,
+      port: f.port,
+      portName: f.portName,
+      local: f.local,
+      url: forwardUrl(f),
+      note: f.note,
+      nodePort: f.nodePort,
+      endpoints: f.endpoints,
+    })),
+    loadBalancers: t.loadBalancers,
+    problems: t.problems,
+    lines: describeTable(t),
+  };
 }
 
 export function renderStatus(s: Status): string {
@@ -81,6 +116,10 @@ export function renderStatus(s: Status): string {
     `route                 ${s.route.server ?? "-"}${s.devContainer.tlsServerName ? ` (tls-server-name ${s.devContainer.tlsServerName})` : ""}: ${s.route.reachable ? "reachable" : "not reachable"}, ${s.route.detail}`,
     ...(s.registry ? [`registry              ${renderRegistry(s.registry)}`] : []),
     ...(s.gitops ? [`gitops                ${renderGitOps(s.gitops)}`] : []),
+    ...(s.ports?.error ? [`ports                 ${s.ports.error}`] : []),
+    ...(s.ports?.lines.forwards.map((l) => `forward               ${l}`) ?? []),
+    ...(s.ports?.lines.loadBalancers.map((l) => `load balancer         ${l}`) ?? []),
+    ...(s.ports?.lines.problems.map((l) => `ports problem         ${l}`) ?? []),
     ...s.services.map(
       (v) =>
         `service               ${SERVICE_KINDS[v.kind as keyof typeof SERVICE_KINDS]?.title ?? v.kind}${v.instance === "default" ? "" : ` ${v.instance}`}: ${v.running ? `running (pid ${v.pid}), ${v.summary}` : `NOT running (log ${v.log})`}`,

@@ -1,4 +1,5 @@
 import type { GitSourceConfig } from "./git-source.js";
+import type { PortsConfig } from "./ports.js";
 
 /**
  * The kinds of zone-1 service, one row each: its configuration, whether it serves one cluster or the
@@ -47,6 +48,15 @@ export const SERVICE_KINDS = {
     async run(c, log) {
       const { startGitSource } = await import("./git-source.js");
       return startGitSource(c, log);
+    },
+  }),
+  /** LoadBalancer Services given the nodes' addresses, and Service ports answering on this container's localhost. */
+  ports: row<PortsConfig>({
+    scope: "cluster",
+    title: "ports",
+    async run(c, log) {
+      const { startPorts } = await import("./ports.js");
+      return startPorts(c, log);
     },
   }),
 };

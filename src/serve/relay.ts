@@ -6,11 +6,20 @@ import { connect, createServer, type AddressInfo, type Socket } from "node:net";
  * registry, which Docker only publishes on the host's loopback).
  */
 
+interface RelayTarget {
+  host: string;
+  port: number;
+}
+
 export interface RelayOptions {
   /** The exact address to listen on (no wildcard default); port 0 picks an ephemeral port. */
   listen: { host: string; port: number };
-  /** Resolved at every connection, so a container that came back with a new address is found again. */
-  target: { host: string; port: number };
+  /**
+   * Resolved at every connection, so a container that came back with a new address is found again. A
+   * function is asked at every connection; when it has no target (nothing behind it), the client's
+   * connection is closed at once.
+   */
+  target: RelayTarget | (() => RelayTarget | undefined);
   log?: (line: string) => void;
 }
 
@@ -22,6 +31,17 @@ export interface Relay {
 
 // A target that accepts no connection within this time (a black-holed address) closes the client.
 const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Ends a client's connection with a FIN: what it sent is read and dropped first (closing a socket with
+ * unread data would answer with a reset), and it is destroyed if the client does not close in time.
+ */
+function closeCleanly(client: Socket): void {
+  client.on("error", () => undefined);
+  client.resume();
+  client.end();
+  setTimeout(() => client.destroy(), CONNECT_TIMEOUT_MS).unref();
+}
 
 export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const log = opts.log ?? (() => {});
@@ -35,7 +55,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   // answer; each FIN is forwarded by pipe() as an end() on the other connection, nothing more.
   const server = createServer({ allowHalfOpen: true }, (client) => {
     track(client);
-    const upstream = connect({ host: opts.target.host, port: opts.target.port, allowHalfOpen: true });
+    const target = typeof opts.target === "function" ? opts.target() : opts.target;
+    if (!target) return closeCleanly(client);
+    const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true });
     track(upstream);
     upstream.setTimeout(CONNECT_TIMEOUT_MS, () => upstream.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS} ms`)));
     upstream.once("connect", () => upstream.setTimeout(0));
@@ -45,7 +67,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     // An error on either side leaves the other meaningless: close both at once.
     let failed = false;
     const fail = (side: string) => (error: Error) => {
-      if (!failed) log(`relay: ${side} ${client.remoteAddress}:${client.remotePort} -> ${opts.target.host}:${opts.target.port}: ${error.message}`);
+      if (!failed) log(`relay: ${side} ${client.remoteAddress}:${client.remotePort} -> ${target.host}:${target.port}: ${error.message}`);
       failed = true;
       client.destroy();
       upstream.destroy();

@@ -6,6 +6,7 @@ import type { Stage, UpContext } from "./context.js";
 import { dockerStage } from "./docker.js";
 import { gitopsStage } from "./gitops.js";
 import { kubeconfigStage } from "./kubeconfig.js";
+import { portsStage } from "./ports.js";
 import { readyStage } from "./ready.js";
 import { registryStage } from "./registry.js";
 import { routeStage } from "./route.js";
@@ -14,7 +15,7 @@ import { routeStage } from "./route.js";
  * `kind-cluster up`: converge, idempotently, by running these stages in order over one context.
  * A new capability is a new stage file and one line here.
  */
-const STAGES: readonly Stage[] = [dockerStage, clusterStage, routeStage, kubeconfigStage, readyStage, registryStage, gitopsStage];
+const STAGES: readonly Stage[] = [dockerStage, clusterStage, routeStage, kubeconfigStage, readyStage, registryStage, portsStage, gitopsStage];
 
 export type { UpContext };
 

@@ -213,6 +213,37 @@ describe("startRelay", () => {
     }
   });
 
+  it("a target that refuses, after the client has sent its request: a clean close (FIN), not a reset or a hang", async () => {
+    const port = await freePort();
+    const refusing = await startRelay({ listen: { host: "127.0.0.1", port: 0 }, target: { host: "127.0.0.1", port } });
+    try {
+      // What a browser does: connect and send the request at once, before the relay knows the target is gone.
+      const result = await exchange(refusing.port, Buffer.from("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n"));
+      expect(result.error).toBeUndefined();
+      expect(result.received.length).toBe(0);
+      expect(result.ms).toBeLessThan(1000);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it("a target chosen at each connection; none (no endpoint behind it) closes the client at once, cleanly", async () => {
+    const target = createServer((socket) => socket.end("served"));
+    const targetPort = await listen(target);
+    let current: { host: string; port: number } | undefined;
+    const chosen = await startRelay({ listen: { host: "127.0.0.1", port: 0 }, target: () => current });
+    try {
+      const none = await exchange(chosen.port, Buffer.from("GET / HTTP/1.1\r\n\r\n"));
+      expect([none.error, none.received.length]).toEqual([undefined, 0]);
+      expect(none.ms).toBeLessThan(500);
+      current = { host: "127.0.0.1", port: targetPort };
+      expect((await exchange(chosen.port, undefined)).received.toString()).toBe("served");
+    } finally {
+      await chosen.close();
+      await closeServer(target);
+    }
+  });
+
   it("listens exactly on the host given", async () => {
     const target = createServer((socket) => socket.end("hi"));
     const targetPort = await listen(target);

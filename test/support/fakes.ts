@@ -152,6 +152,8 @@ export function fakeApi(engine: FakeEngine, applied: Array<{ path: string; objec
       apply: async (path, object) => void applied.push({ path, object }),
       mergePatch: async () => undefined,
       delete: async () => undefined,
+      // Nothing changes in this cluster: the watch waits until it is stopped.
+      watch: (_path, options) => new Promise<void>((resolve) => options.signal?.addEventListener("abort", () => resolve())),
     };
     return api;
   };

@@ -54,7 +54,22 @@ function existingCluster(name: string, state: { running: boolean; port?: number;
 describe("up's stages", () => {
   it("run in order, each with a start line; the registry and GitOps stages only when asked", async () => {
     await up(context());
-    expect(started()).toEqual(["docker", "cluster", "route", "kubeconfig", "ready"]);
+    expect(started()).toEqual(["docker", "cluster", "route", "kubeconfig", "ready", "ports"]);
+  });
+
+  it("start the cluster's ports service (load balancer and forwards, before the GitOps stage); both options off stop it", async () => {
+    await up(context());
+    expect(engines.runner.running()).toEqual(["demo/ports.default.json"]);
+    const [ports] = await engines.services.list({ cluster: "demo" });
+    expect(ports!.config).toMatchObject({ clusterName: "demo", kubeconfig, loadBalancer: true, forwardServices: true });
+    expect((ports!.config as { table: string }).table).toBe(engines.services.paths(serviceKey("ports", "demo")).state.replace(".state.json", ".table.json"));
+    expect(engines.container.calls).toContain("connect kind");
+
+    await up(context({ loadBalancer: false, forwardServices: false }));
+    expect(engines.runner.running()).toEqual([]);
+    expect(logger.lines.filter((l) => l.startsWith(" ✓ ports ")).pop()).toMatch(
+      /off \(loadBalancer and forwardServices are false\); stopped the ports service/,
+    );
   });
 
   it("create an absent cluster with the pinned port, join its network, write the kubeconfig, mark it Ready", async () => {
