@@ -44,7 +44,7 @@ function existingCluster(name: string, state: { running: boolean; port?: number;
     status: state.running ? "running" : "exited",
     labels: { [KIND_CLUSTER_LABEL]: name, [KIND_ROLE_LABEL]: "control-plane" },
     bindings: { "6443/tcp": [{ hostIp: "127.0.0.1", hostPort: state.port ?? 6443 }] },
-    networks: state.running ? { kind: { ip: "172.18.0.2" } } : {},
+    networks: { kind: { ip: state.running ? "172.18.0.2" : "" } },
   });
   if (state.everReady ?? true) node.files.set("/kind/kind-cluster-ready", "");
   if (state.kubeadmRan ?? true) node.files.set("/etc/kubernetes/admin.conf", "");
