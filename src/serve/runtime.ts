@@ -3,6 +3,7 @@ import { lstat, mkdir, open, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ZoneError } from "../errors.js";
+import { logText } from "./log-text.js";
 
 /**
  * The container's runtime folder for our services: their configurations, states and logs, and the
@@ -76,21 +77,6 @@ export async function readPrivate(path: string): Promise<string | undefined> {
 /** The longest log line kept; the rest is cut, said so. */
 const MAX_LINE = 2_000;
 
-/**
- * One event, one line: control characters (newlines included) shown as escapes, so text a client sent
- * cannot start a line of its own, and cut to a bounded length. Pure.
- */
-export function logLine(text: string): string {
-  const escaped = text.replace(/[\u0000-\u001f\u007f\u2028\u2029\\]/g, (c) => {
-    if (c === "\\") return "\\\\";
-    if (c === "\n") return "\\n";
-    if (c === "\r") return "\\r";
-    if (c === "\t") return "\\t";
-    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
-  });
-  return escaped.length > MAX_LINE ? `${escaped.slice(0, MAX_LINE)}… (${escaped.length - MAX_LINE} more characters)` : escaped;
-}
-
 /** A log's size limit: past it, the file is renamed to <log>.1 (the previous .1 is dropped) and begun anew. */
 export const LOG_LIMIT_BYTES = 1024 * 1024;
 
@@ -118,7 +104,8 @@ export async function rotatingLog(path: string, limit = LOG_LIMIT_BYTES): Promis
   };
   return {
     write(event) {
-      const line = `${new Date().toISOString()} ${logLine(event)}\n`;
+      // One event, one line, whoever wrote it: no character of it can start a line of its own.
+      const line = `${new Date().toISOString()} ${logText(event, MAX_LINE, false)}\n`;
       queue = queue.then(() => append(line)).catch(() => undefined);
     },
     async close() {

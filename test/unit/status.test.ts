@@ -7,7 +7,12 @@ import { renderStatus, statusOf } from "../../src/status.js";
 const observation: FullObservation = {
   kubeconfig: { path: "/home/dev/.kube/config" },
   docker: { info: { serverVersion: "28.0.0", operatingSystem: "Debian", cgroupVersion: "2", dockerDesktop: false } },
-  cluster: { name: "demo", state: "running", nodes: [{ id: "1", name: "demo-control-plane", role: "control-plane", running: true, status: "running" }], labels: {} },
+  cluster: {
+    name: "demo",
+    state: "running",
+    nodes: [{ id: "1", name: "demo-control-plane", role: "control-plane", running: true, status: "running" }],
+    labels: {},
+  },
   services: [
     {
       key: serviceKey("git-source", "demo"),

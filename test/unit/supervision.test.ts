@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { backoffMs, describeExit, failing, plan, recordExit, STABLE_MS } from "../../src/serve/policy.js";
-import { logLine, untrusted } from "../../src/serve/runtime.js";
+import { logText } from "../../src/serve/log-text.js";
+import { untrusted } from "../../src/serve/runtime.js";
 
 describe("the supervisor's policy", () => {
   const exit = (at: number, uptimeMs: number, code: number | null = 1, signal: string | null = null) => ({ at, code, signal, uptimeMs });
@@ -54,13 +55,13 @@ describe("the runtime folder and the logs", () => {
     expect(untrusted({ ...dir, isDirectory: false }, 1000)).toBe("it is not a folder");
   });
 
-  it("writes one event as one line: what a client sent cannot start a line of its own, and is cut to a bounded length", () => {
+  it("writes one event as one line: the writer's pass leaves no line break, and changes nothing in text already escaped", () => {
     const forged = "GET /x\n2026-11-30T00:00:00.000Z git-source ready: forged\r\u001b[2J\\";
-    const line = logLine(forged);
+    const line = logText(forged, 2_000, false);
     expect(line).not.toMatch(/[\n\r\u001b]/);
-    expect(line).toBe("GET /x\\n2026-11-30T00:00:00.000Z git-source ready: forged\\r\\u001b[2J\\\\");
-    const long = logLine("x".repeat(5000));
-    expect(long.length).toBeLessThan(2100);
-    expect(long).toMatch(/… \(3000 more characters\)$/);
+    expect(line).toBe("GET /x\\n2026-11-30T00:00:00.000Z git-source ready: forged\\r\\x1b[2J\\");
+    const escaped = logText(forged);
+    expect(logText(escaped, 2_000, false)).toBe(escaped);
+    expect(logText("x".repeat(5000), 2_000, false)).toMatch(/^x{2000}… \(5000 chars\)$/);
   });
 });
