@@ -12,6 +12,7 @@ import type { Check } from "./report.js";
 import { diagnoseRoutes, exposureWarning } from "./route/index.js";
 import { GIT_PATH } from "./serve/git-source.js";
 import { forwardUrl } from "./ports/table.js";
+import { serviceLine, serviceStatusOf } from "./status.js";
 
 /**
  * `kind-cluster doctor`: every hop checked in zone order, each failure with its fix. It judges the
@@ -166,9 +167,28 @@ export async function doctor(engines: Engines, settings: Settings, kubeconfig: s
   } catch (e) {
     add({ zone: Z3, name: "ready", state: "fail", ...failure(e) });
   }
+  checks.push(...(await serviceChecks(engines, o)));
   if (o.registry) checks.push(...(await registryHops(engines, settings, cluster, o)));
   if (o.gitops) checks.push(...(await gitopsHops(engines, settings, kube, cluster, o)));
   if (o.ports) checks.push(...(await portsHops(o)));
+  return checks;
+}
+
+const SERVICES = "zone 1: services";
+
+/** Each of this container's service instances for the cluster: running, or why not, with its last log lines. */
+async function serviceChecks(engines: Engines, o: FullObservation): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const instance of o.services) {
+    const tail = instance.state ? undefined : await engines.services.logTail(instance.key, 5);
+    checks.push({
+      zone: SERVICES,
+      name: instance.key.instance === "default" ? instance.key.kind : `${instance.key.kind} ${instance.key.instance}`,
+      state: instance.state ? "ok" : "fail",
+      detail: `${serviceLine(serviceStatusOf(instance))}${tail ? `; its last lines:\n${tail.replace(/^/gm, "        | ")}` : ""}`,
+      fix: "its supervisor restarts it, backing off while it keeps failing; fix what its log names, then `kind-cluster up` starts it at once",
+    });
+  }
   return checks;
 }
 
@@ -307,22 +327,15 @@ function accepts(host: string, port: number, ms = 2_000): Promise<boolean> {
   });
 }
 
-/** The ports service, its view of the API, each forward's node port from here (what its relay reaches), and each problem with its fix. */
+/** The ports service's view of the API, each forward's node port from here (what its relay reaches), and each problem with its fix. */
 async function portsHops(o: FullObservation): Promise<Check[]> {
   const { service, table } = o.ports!;
   const fixUp = "run `kind-cluster up`";
-  if (!service?.state)
-    return [
-      {
-        zone: PORTS,
-        name: "service",
-        state: "fail",
-        detail: `the ports service does not run in this container${service ? ` (log ${service.log})` : ""}`,
-        fix: fixUp,
-      },
-    ];
-  const checks: Check[] = [{ zone: PORTS, name: "service", state: "ok", detail: service.state.summary ?? "running" }];
-  if (!table) return [...checks, { zone: PORTS, name: "table", state: "fail", detail: "the ports service has written no table yet", fix: fixUp }];
+  if (!service) return [{ zone: PORTS, name: "service", state: "fail", detail: "no ports service is configured in this container", fix: fixUp }];
+  // One that does not run is named among the services, with its last log lines.
+  if (!service.state) return [];
+  const checks: Check[] = [];
+  if (!table) return [{ zone: PORTS, name: "table", state: "fail", detail: "the ports service has written no table yet", fix: fixUp }];
   checks.push({
     zone: PORTS,
     name: "watch",

@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readPrivate, writePrivate } from "../serve/runtime.js";
 import type { LoadBalancerDecision, Problem } from "./plan.js";
 
 /**
@@ -39,7 +39,7 @@ export interface PortsTable {
 export const forwardUrl = (f: Pick<Forward, "local">) => `http://localhost:${f.local}`;
 
 export async function readTable(path: string): Promise<PortsTable | undefined> {
-  const text = await readFile(path, "utf8").catch(() => undefined);
+  const text = await readPrivate(path);
   if (!text) return undefined;
   try {
     return JSON.parse(text) as PortsTable;
@@ -49,8 +49,7 @@ export async function readTable(path: string): Promise<PortsTable | undefined> {
 }
 
 export async function writeTable(path: string, table: PortsTable): Promise<void> {
-  await writeFile(`${path}.tmp`, `${JSON.stringify(table, null, 2)}\n`, { mode: 0o600 });
-  await rename(`${path}.tmp`, path);
+  await writePrivate(path, `${JSON.stringify(table, null, 2)}\n`);
 }
 
 /** One line per forward, load balancer and problem, for `up` and `status`. Pure. */

@@ -74,7 +74,7 @@ export async function startPorts(config: PortsConfig, log: ServiceLog): Promise<
   const previous = new Map((await readTable(config.table))?.forwards.map((f) => [f.key, f]) ?? []);
   const states = new Map<string, { connected: boolean; error?: string }>();
   let stopped = false;
-  let lastLines = "";
+  let lastLines = new Set<string>();
   let retry: NodeJS.Timeout | undefined;
 
   // Credentials are read from the kubeconfig at every (re)connection: `up` may have rewritten them.
@@ -240,10 +240,10 @@ export async function startPorts(config: PortsConfig, log: ServiceLog): Promise<
       problems,
     };
     await writeTable(config.table, table);
-    const lines = describeTable(table);
-    const text = [...lines.problems.map((p) => `problem: ${p}`), ...(error ? [`API: ${error}`] : [])].join("\n");
-    if (text !== lastLines && text) log(text);
-    lastLines = text;
+    // Problems are logged when they change, not at every pass.
+    const lines = describeTable(table).problems.map((p) => `problem: ${p}`);
+    for (const line of lines) if (!lastLines.has(line)) log(line);
+    lastLines = new Set(lines);
     if ((failed || companionsFailed) && !stopped) {
       clearTimeout(retry);
       retry = setTimeout(() => void schedule(), RETRY_MS);
