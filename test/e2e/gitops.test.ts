@@ -1,9 +1,8 @@
-import { chown } from "node:fs/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devcontainerUp, removeContainer, removeImages, sh, type UpResult } from "../support/devcontainer.js";
 import { ensureBusyboxImage } from "../support/images.js";
-import { devProject } from "../support/project.js";
+import { commitWorkspace, devProject } from "../support/project.js";
 import { deleteClusters, nodeContainers, readTestbed, removeRegistry, type Testbed } from "../support/testbed.js";
 
 /**
@@ -67,11 +66,7 @@ beforeAll(async () => {
     options: { clusterName: CLUSTER, apiServerPort: "6485", gitops: "flux", gitopsPath: PATH_IN_REPO, localRegistry: true },
     files: { [`${PATH_IN_REPO}/greeting.yaml`]: configMap("greeting", "first") },
   });
-  // The workspace is the developer's own checkout: a repository with one commit, owned by them (uid 1234).
-  const init = `cd '${dir}' && git init -q -b main && git add -A && git -c user.name=dev -c user.email=dev@example.test commit -q -m 'first'`;
-  expect((await execa("bash", ["-c", init], { reject: false })).exitCode).toBe(0);
-  await execa("chown", ["-R", "1234:1234", dir]);
-  await chown(dir, 1234, 1234);
+  await commitWorkspace(dir);
   up = await devcontainerUp(dir);
   containers.push(up.containerId);
   await sh(dir, "git config --global user.name dev && git config --global user.email dev@example.test");

@@ -1,3 +1,5 @@
+import { chown } from "node:fs/promises";
+import { execa } from "execa";
 import { devcontainerUp, makeProject, type UpResult } from "./devcontainer.js";
 import { devUserDockerfile, readTestbed } from "./testbed.js";
 
@@ -31,4 +33,13 @@ export async function devProject(spec: DevProjectSpec = {}): Promise<string> {
 export async function upDevProject(spec: DevProjectSpec = {}, ...upArgs: string[]): Promise<{ dir: string; up: UpResult }> {
   const dir = await devProject(spec);
   return { dir, up: await devcontainerUp(dir, ...upArgs) };
+}
+
+/** The workspace as the developer's own checkout: a Git repository with one commit, owned by them (uid 1234). */
+export async function commitWorkspace(dir: string): Promise<void> {
+  const init = `cd '${dir}' && git init -q -b main && git add -A && git -c user.name=dev -c user.email=dev@example.test commit -q -m 'first'`;
+  const result = await execa("bash", ["-c", init], { reject: false, all: true });
+  if (result.exitCode !== 0) throw new Error(`git init in ${dir}: ${result.all}`);
+  await execa("chown", ["-R", "1234:1234", dir]);
+  await chown(dir, 1234, 1234);
 }
