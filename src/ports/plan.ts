@@ -323,11 +323,13 @@ export function companionCurrent(existing: KubeService | undefined, wanted: Comp
   return JSON.stringify(existing.spec?.selector ?? {}) === JSON.stringify(spec.selector ?? {}) && JSON.stringify(ports) === JSON.stringify(spec.ports);
 }
 
-function readyEndpoints(slices: readonly KubeEndpointSlice[], service: KubeService): { count: number; nodes: Set<string> } {
+function readyEndpoints(slices: readonly KubeEndpointSlice[], service: KubeService): { count: number; nodes: Set<string>; slices: number } {
   const nodes = new Set<string>();
   let count = 0;
+  let found = 0;
   for (const slice of slices) {
     if (slice.metadata.namespace !== service.metadata.namespace || slice.metadata.labels?.["kubernetes.io/service-name"] !== service.metadata.name) continue;
+    found++;
     for (const e of slice.endpoints ?? []) {
       // An absent condition means ready (the API's own rule).
       if (e.conditions?.ready === false) continue;
@@ -335,15 +337,17 @@ function readyEndpoints(slices: readonly KubeEndpointSlice[], service: KubeServi
       if (e.nodeName) nodes.add(e.nodeName);
     }
   }
-  return { count, nodes };
+  return { count, nodes, slices: found };
 }
 
 /** Everything the service does next, from what the API shows. Pure. */
 export function planPorts(input: PlanInput): Plan {
+  // Each collection may be an iterator (a map's values): read once, here.
   const services = [...input.services].sort((a, b) => fullName(a).localeCompare(fullName(b)));
   const slices = [...input.endpointSlices];
-  const nodes = nodeFacts(input.nodes);
-  const addresses = loadBalancerAddresses(input.nodes);
+  const allNodes = [...input.nodes];
+  const nodes = nodeFacts(allNodes);
+  const addresses = loadBalancerAddresses(allNodes);
   const plan: Plan = { loadBalancers: [], wants: [], companions: [], staleCompanions: [], problems: [] };
   const byName = new Map(services.map((s) => [fullName(s), s]));
 
@@ -414,7 +418,10 @@ function forwardsOf(
   // Ready nodes first; a restarting node is tried only when no other is Ready.
   const ready = carriers.filter((n) => n.ready);
   const via = (ready.length ? ready : carriers).map((n) => n.address);
-  if (endpoints.count === 0)
+  // A Service that selects pods has an EndpointSlice within moments (an empty one when nothing matches):
+  // until then it is just new, not a problem.
+  const sliced = endpoints.slices > 0 || !service.spec?.selector;
+  if (endpoints.count === 0 && sliced)
     problem(
       "no ready endpoint: no ready pod matches its selector, so its forwards close each connection at once",
       `look at its pods: \`kubectl get endpointslices -n ${service.metadata.namespace} -l kubernetes.io/service-name=${service.metadata.name}\`, \`kubectl describe service -n ${service.metadata.namespace} ${service.metadata.name}\``,

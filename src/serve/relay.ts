@@ -81,8 +81,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  server.on("error", (error) => log(`relay: ${error.message}`));
-
+  // A failure to listen is the caller's to report (it is thrown); later errors are logged.
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host: opts.listen.host, port: opts.listen.port }, () => {
@@ -90,6 +89,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       resolve();
     });
   });
+  server.on("error", (error) => log(`relay: ${error.message}`));
 
   return {
     port: (server.address() as AddressInfo).port,

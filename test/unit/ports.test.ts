@@ -144,6 +144,14 @@ describe("load-balancer addresses", () => {
     expect(loadBalancerDecision(service("f", { type: "NodePort", ports: [{ port: 80 }] }), ["172.18.0.2"])).toBeUndefined();
   });
 
+  it("are planned from the collections as the service holds them (iterators of its maps, read once each)", () => {
+    const nodes = new Map(NODES.map((n) => [n.metadata.name, n]));
+    const services = new Map([["default/web", lb("web", [{ port: 80, nodePort: 30080 }])]]);
+    const p = planPorts({ services: services.values(), endpointSlices: [].values(), nodes: nodes.values(), loadBalancer: true, forwardServices: true });
+    expect(p.loadBalancers).toMatchObject([{ state: "write", addresses: ["172.18.0.2", "172.18.0.3"] }]);
+    expect(p.wants[0]?.nodes).toEqual(["172.18.0.2", "172.18.0.3"]);
+  });
+
   it("wait while no node has an address; the loadBalancer option off writes none", () => {
     expect(loadBalancerDecision(lb("a", [{ port: 80 }]), [])).toMatchObject({ state: "pending" });
     expect(plan([lb("a", [{ port: 80, nodePort: 30001 }])], [], { loadBalancer: false }).loadBalancers).toEqual([]);
@@ -307,15 +315,21 @@ describe("the forwards", () => {
         lb("good", [{ port: 8080, nodePort: 30001 }]),
         lb("bad", [{ port: 80, nodePort: 30002 }], { annotation: "80:100000" }),
         lb("empty", [{ port: 81, nodePort: 30003 }]),
+        // Just created: the EndpointSlice controller has not written its slice yet; not a problem.
+        lb("fresh", [{ port: 85, nodePort: 30005 }]),
         lb("noport", [{ port: 82 }]),
         service("manual", { type: "ClusterIP", ports: [{ port: 83 }], annotation: "true", selector: undefined }),
         service("ext", { type: "ExternalName", annotation: "true" }),
         service("taken", { type: "ClusterIP", ports: [{ port: 84 }], annotation: "true" }),
         service("kc-forward-taken", { type: "ClusterIP", ports: [{ port: 84 }] }),
       ],
-      [slice("good", [{}]), slice("noport", [{}]), slice("taken", [{}])],
+      [slice("good", [{}]), slice("empty", []), slice("noport", [{}]), slice("taken", [{}])],
     );
-    expect(p.wants.map((w) => w.key)).toEqual(["default/empty:81", "default/good:8080"]);
+    expect(p.wants.map((w) => [w.key, w.endpoints])).toEqual([
+      ["default/empty:81", 0],
+      ["default/fresh:85", 0],
+      ["default/good:8080", 1],
+    ]);
     expect(p.problems.map((x) => `${x.service}: ${x.message}`)).toEqual([
       "default/bad: annotation kind-cluster.dev/forward: local port 100000 is out of range (1-65535); not forwarded",
       "default/empty: no ready endpoint: no ready pod matches its selector, so its forwards close each connection at once",
