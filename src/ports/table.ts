@@ -19,6 +19,8 @@ export interface Forward {
   local: number;
   /** Why it is not on the port asked for, when it is not. */
   note?: string;
+  /** When that is the user's to fix (a privileged port, a port another process holds): what and how (a problem in `status`). */
+  problem?: { message: string; fix: string };
   /** The node port it reaches, and the nodes' addresses on the cluster's network that carry it. */
   nodePort?: number;
   nodes: string[];

@@ -40,6 +40,11 @@ export interface PortsConfig {
   table: string;
 }
 
+/** A forward kept off the port it asked for by something the user fixes, as a problem of its Service. */
+function fallbackProblem(f: Forward): Problem[] {
+  return f.problem ? [{ service: f.service, port: f.port, message: `${f.problem.message}; forwarded on localhost:${f.local} instead`, fix: f.problem.fix }] : [];
+}
+
 /** Forwards listen here only: the dev container's own loopback. */
 const LOOPBACK = "127.0.0.1";
 /** How long `up` waits for the first pass (the API may be starting). */
@@ -180,13 +185,16 @@ export async function startPorts(config: PortsConfig, log: ServiceLog): Promise<
       };
       const existing = live.get(want.key);
       if (existing) {
-        existing.forward = { ...forward, local: existing.forward.local, note: existing.forward.note };
+        existing.forward = { ...forward, local: existing.forward.local, note: existing.forward.note, problem: existing.forward.problem };
+        problems.push(...fallbackProblem(existing.forward));
         continue;
       }
+      // A restarted service tries the local port the forward had first, and keeps what was said about it.
       const before = previous.get(want.key);
-      let candidate = before && before.wanted === want.local ? before.local : want.local;
-      let note = before && before.wanted === want.local ? before.note : undefined;
-      let trouble: { message: string; fix: string } | undefined;
+      const resumed = before && before.wanted === want.local ? before : undefined;
+      let candidate = resumed?.local ?? want.local;
+      let note = resumed?.note;
+      let trouble = resumed?.problem;
       for (let tries = 0; tries < 100; tries++) {
         const holder = holders.get(candidate);
         if (holder) {
@@ -196,23 +204,18 @@ export async function startPorts(config: PortsConfig, log: ServiceLog): Promise<
         }
         const result = await listen(want, candidate);
         if (result.relay) {
-          live.set(want.key, { forward: { ...forward, local: candidate, note }, relay: result.relay, turn: 0 });
+          const bound: Forward = { ...forward, local: candidate, note, problem: trouble };
+          live.set(want.key, { forward: bound, relay: result.relay, turn: 0 });
           holders.set(candidate, want.service);
           log(`forward ${want.key} -> localhost:${candidate}${note ? ` (${note})` : ""}`);
+          problems.push(...fallbackProblem(bound));
           break;
         }
         trouble ??= bindProblem(result.code, candidate, facts);
         note ??= `${want.local}: ${trouble.message}`;
         candidate = nextLocalPort(candidate, result.code === "EACCES");
       }
-      const got = live.get(want.key)?.forward.local;
-      if (trouble)
-        problems.push({
-          service: want.service,
-          port: want.port,
-          message: got ? `${trouble.message}; forwarded on localhost:${got} instead` : `${trouble.message}; not forwarded`,
-          fix: trouble.fix,
-        });
+      if (!live.has(want.key) && trouble) problems.push({ service: want.service, port: want.port, message: `${trouble.message}; not forwarded`, fix: trouble.fix });
     }
   };
 

@@ -252,74 +252,84 @@ describe("other Services by annotation; bad input named while the others keep wo
   it("a privileged port, a port held by another process, a bad annotation, a Service without endpoints: each named with its fix", async () => {
     // Another process of the dev container holds 8095.
     await run(`nohup node -e "require('net').createServer().listen(8095, '127.0.0.1')" >/dev/null 2>&1 & echo $! > /tmp/holder.pid; sleep 0.5`);
-    await apply(
-      [
-        service("hello-web", { ports: [80] }),
-        service("hello-held", { ports: [8095] }),
-        service("hello-bad", { ports: [8096], annotation: "8096:70000" }),
-        service("nobody", { app: "nobody", ports: [8097] }),
-      ].join("\n---\n"),
-    );
-    const problem = async (name: string) => (await status()).ports.problems.find((p) => p.service === `default/${name}`);
-    await until("bad input -> all four named", async () => (await Promise.all(["hello-web", "hello-held", "hello-bad", "nobody"].map(problem))).every(Boolean));
+    try {
+      await apply(
+        [
+          service("hello-web", { ports: [80] }),
+          service("hello-held", { ports: [8095] }),
+          service("hello-bad", { ports: [8096], annotation: "8096:70000" }),
+          service("nobody", { app: "nobody", ports: [8097] }),
+        ].join("\n---\n"),
+      );
+      const problem = async (name: string) => (await status()).ports.problems.find((p) => p.service === `default/${name}`);
+      await until("bad input -> all four named", async () =>
+        (await Promise.all(["hello-web", "hello-held", "hello-bad", "nobody"].map(problem))).every(Boolean),
+      );
 
-    const privileged = (await problem("hello-web"))!;
-    expect(privileged.message).toBe(
-      "port 80 is privileged in this dev container (net.ipv4.ip_unprivileged_port_start is 1024, and the service runs as uid 1234); forwarded on localhost:8080 instead",
-    );
-    expect(privileged.fix).toContain('"runArgs": ["--sysctl", "net.ipv4.ip_unprivileged_port_start=0"]');
-    expect((await get("http://localhost:8080/")).body).toBe("hello");
+      const privileged = (await problem("hello-web"))!;
+      expect(privileged.message).toBe(
+        "port 80 is privileged in this dev container (net.ipv4.ip_unprivileged_port_start is 1024, and the service runs as uid 1234); forwarded on localhost:8080 instead",
+      );
+      expect(privileged.fix).toContain('"runArgs": ["--sysctl", "net.ipv4.ip_unprivileged_port_start=0"]');
+      expect((await get("http://localhost:8080/")).body).toBe("hello");
 
-    const held = (await problem("hello-held"))!;
-    expect(held.message).toMatch(/^local port 8095 is held by another process in this dev container; forwarded on localhost:(\d+) instead$/);
-    const heldAt = Number(/localhost:(\d+)/.exec(held.message)![1]);
-    expect((await get(`http://localhost:${heldAt}/`)).body).toBe("hello");
+      const held = (await problem("hello-held"))!;
+      expect(held.message).toMatch(/^local port 8095 is held by another process in this dev container; forwarded on localhost:(\d+) instead$/);
+      const heldAt = Number(/localhost:(\d+)/.exec(held.message)![1]);
+      expect((await get(`http://localhost:${heldAt}/`)).body).toBe("hello");
 
-    expect((await problem("hello-bad"))!.message).toBe("annotation kind-cluster.dev/forward: local port 70000 is out of range (1-65535); not forwarded");
-    expect((await problem("nobody"))!.message).toMatch(/^no ready endpoint: /);
-    // Its forward answers with a clean close at once, not a hang.
-    const empty = await get("http://localhost:8097/");
-    expect(empty.code).toBe(52); // curl: empty reply from server
-    expect(empty.seconds).toBeLessThan(1);
-    timings["no endpoint -> connection closed"] = empty.seconds;
+      expect((await problem("hello-bad"))!.message).toBe("annotation kind-cluster.dev/forward: local port 70000 is out of range (1-65535); not forwarded");
+      expect((await problem("nobody"))!.message).toMatch(/^no ready endpoint: /);
+      // Its forward answers with a clean close at once, not a hang.
+      const empty = await get("http://localhost:8097/");
+      expect(empty.code).toBe(52); // curl: empty reply from server
+      expect(empty.seconds).toBeLessThan(1);
+      timings["no endpoint -> connection closed"] = empty.seconds;
 
-    // The others keep working, and doctor names each with its fix.
-    expect((await get("http://localhost:8081/")).body).toBe("hello");
-    const doctor = await sh(dir, "kind-cluster doctor");
-    expect(doctor.exitCode).toBe(1);
-    expect(doctor.stdout).toMatch(/✗ default\/hello-bad: annotation kind-cluster.dev\/forward: local port 70000 is out of range/);
-    expect(doctor.stdout).toMatch(/✓ default\/hello 8081: http:\/\/localhost:8081: node port \d+ answers on /);
-
-    await run("kill $(cat /tmp/holder.pid); kubectl delete service hello-web hello-held hello-bad nobody");
+      // The others keep working, and doctor names each with its fix.
+      expect((await get("http://localhost:8081/")).body).toBe("hello");
+      const doctor = await sh(dir, "kind-cluster doctor");
+      expect(doctor.exitCode).toBe(1);
+      expect(doctor.stdout).toMatch(/✗ default\/hello-bad: annotation kind-cluster.dev\/forward: local port 70000 is out of range/);
+      expect(doctor.stdout).toMatch(/✓ default\/hello 8081: http:\/\/localhost:8081: node port \d+ answers on /);
+    } finally {
+      await sh(dir, "kill $(cat /tmp/holder.pid); kubectl delete service hello-web hello-held hello-bad nobody");
+    }
   });
 });
 
 describe("another load balancer's Services are left alone", () => {
   it("a loadBalancerClass, or a status another implementation wrote: not touched, and said so", async () => {
-    await apply(`${service("theirs-class", { ports: [8099], loadBalancerClass: "example.com/other" })}\n---\n${service("theirs-status", { ports: [8100] })}`);
-    await until("theirs-status -> our address first", async () => (await ingressOf("default", "theirs-status")).includes(nodeIp));
-    const theirs = { status: { loadBalancer: { ingress: [{ ip: "198.51.100.7" }] } } };
-    await run(`kubectl patch service theirs-status --subresource=status --type=merge --field-manager=other-lb -p '${JSON.stringify(theirs)}'`);
-    await until("theirs-status -> said to be another implementation's", async () =>
-      (await status()).ports.lines.loadBalancers.includes("default/theirs-status: left to another implementation: its status was set by other-lb"),
-    );
-    await new Promise((r) => setTimeout(r, 2_000));
-    expect(await ingressOf("default", "theirs-status")).toBe('[{"ip":"198.51.100.7"}]');
-    expect(await ingressOf("default", "theirs-class")).toBe("");
-    expect((await status()).ports.lines.loadBalancers).toContain(
-      "default/theirs-class: left to another implementation: its loadBalancerClass example.com/other names another implementation",
-    );
-    await run("kubectl delete service theirs-class theirs-status");
+    try {
+      await apply(`${service("theirs-class", { ports: [8099], loadBalancerClass: "example.com/other" })}\n---\n${service("theirs-status", { ports: [8100] })}`);
+      await until("theirs-status -> our address first", async () => (await ingressOf("default", "theirs-status")).includes(nodeIp));
+      const theirs = { status: { loadBalancer: { ingress: [{ ip: "198.51.100.7" }] } } };
+      await run(`kubectl patch service theirs-status --subresource=status --type=merge --field-manager=other-lb -p '${JSON.stringify(theirs)}'`);
+      await until("theirs-status -> said to be another implementation's", async () =>
+        (await status()).ports.lines.loadBalancers.includes("default/theirs-status: left to another implementation: its status was set by other-lb"),
+      );
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(JSON.parse(await ingressOf("default", "theirs-status")).map((i: { ip: string }) => i.ip)).toEqual(["198.51.100.7"]);
+      expect(await ingressOf("default", "theirs-class")).toBe("");
+      expect((await status()).ports.lines.loadBalancers).toContain(
+        "default/theirs-class: left to another implementation: its loadBalancerClass example.com/other names another implementation",
+      );
+    } finally {
+      await sh(dir, "kubectl delete service theirs-class theirs-status");
+    }
   });
 
   it("loadBalancer false: no address is written, the forward still works; true again: written", async () => {
-    await run("kind-cluster up --load-balancer=false");
-    await apply(service("no-lb", { ports: [8098] }));
-    await until("loadBalancer false -> forwarded anyway", answers(8098, "hello"));
-    expect(await ingressOf("default", "no-lb")).toBe("");
-    await run("kind-cluster up");
-    await until("loadBalancer true again -> address written", async () => (await ingressOf("default", "no-lb")).includes(nodeIp));
-    await run("kubectl delete service no-lb");
+    try {
+      await run("kind-cluster up --load-balancer=false");
+      await apply(service("no-lb", { ports: [8098] }));
+      await until("loadBalancer false -> forwarded anyway", answers(8098, "hello"));
+      expect(await ingressOf("default", "no-lb")).toBe("");
+      await run("kind-cluster up");
+      await until("loadBalancer true again -> address written", async () => (await ingressOf("default", "no-lb")).includes(nodeIp));
+    } finally {
+      await sh(dir, "kind-cluster up; kubectl delete service no-lb");
+    }
   });
 });
 
@@ -399,6 +409,9 @@ describe("the forwards outlive pods, nodes and the dev container", () => {
     await until("pod restarted -> answers", answers(8081, "hello"));
     await execa("docker", ["restart", NODE]);
     await until("node restarted -> localhost answers again", answers(8081, "hello"), 240_000);
+    // Docker may give the node another address on its way back: the load-balancer status follows it.
+    nodeIp = (await sh(dir, `kubectl get node ${NODE} -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}'`)).stdout.trim();
+    await until("node restarted -> the status names its address", async () => JSON.parse((await ingressOf("default", "hello")) || "[]")[0]?.ip === nodeIp);
   });
 
   it("from the Docker host: the external address answers on a Linux engine, and a pipe through the dev container reaches a forward", async () => {
