@@ -81,9 +81,10 @@ spec:
 
 /** GET in the dev container: the body, or curl's exit code and the seconds it took when it failed. */
 async function get(url: string): Promise<{ ok: boolean; body: string; code: number; seconds: number }> {
+  // A body file of its own each time: curl leaves a file untouched when nothing arrives.
   const out = await sh(
     dir,
-    `s=$(date +%s%N); curl -sS -m 5 -o /tmp/body -w '%{http_code}' '${url}'; rc=$?; e=$(date +%s%N); echo " $rc $(((e - s) / 1000000))"; cat /tmp/body 2>/dev/null`,
+    `b=$(mktemp); s=$(date +%s%N); curl -sS -m 5 -o "$b" -w '%{http_code}' '${url}'; rc=$?; e=$(date +%s%N); echo " $rc $(((e - s) / 1000000))"; cat "$b"; rm -f "$b"`,
   );
   const [first = "", ...rest] = out.stdout.split("\n");
   const [status = "", rc = "1", ms = "0"] = first.trim().split(" ");
@@ -105,8 +106,10 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60
 
 const answers =
   (port: number, text: string, host = "localhost") =>
-  async () =>
-    (await get(`http://${host}:${port}/`)).body === text;
+  async () => {
+    const r = await get(`http://${host}:${port}/`);
+    return r.ok && r.body === text;
+  };
 const refused = (port: number) => async () => (await get(`http://localhost:${port}/`)).code === 7;
 
 interface StatusForward {
@@ -410,8 +413,10 @@ describe("the forwards outlive pods, nodes and the dev container", () => {
     await execa("docker", ["restart", NODE]);
     await until("node restarted -> localhost answers again", answers(8081, "hello"), 240_000);
     // Docker may give the node another address on its way back: the load-balancer status follows it.
-    nodeIp = (await sh(dir, `kubectl get node ${NODE} -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}'`)).stdout.trim();
-    await until("node restarted -> the status names its address", async () => JSON.parse((await ingressOf("default", "hello")) || "[]")[0]?.ip === nodeIp);
+    await until("node restarted -> the status names its address", async () => {
+      nodeIp = (await sh(dir, `kubectl get node ${NODE} -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}'`)).stdout.trim();
+      return nodeIp !== "" && JSON.parse((await ingressOf("default", "hello")) || "[]")[0]?.ip === nodeIp;
+    });
   });
 
   it("from the Docker host: the external address answers on a Linux engine, and a pipe through the dev container reaches a forward", async () => {
