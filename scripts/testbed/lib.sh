@@ -130,6 +130,13 @@ flux_images() {
   echo "ghcr.io/fluxcd/kustomize-controller:$KUSTOMIZE_CONTROLLER_VERSION"
 }
 
+# mirror_version VERSION: the version the test bed's download mirror serves a tool under, and the
+# Feature options ask for. Its binaries are built here from source, so they are not the upstream
+# release files whose sha256 install.sh pins for VERSION; a pinned version's hash always wins over a
+# mirror's .sha256, and rightly refuses them. A label of their own (v0.30.0-testbed) is a version
+# install.sh does not pin: it is checked against the mirror's .sha256, as any unpinned version is.
+mirror_version() { echo "$1-testbed"; }
+
 # The machine's own Debian mirror, as apt is configured here (TESTBED_DEBIAN_MIRROR overrides it).
 debian_mirror() {
   local url=${TESTBED_DEBIAN_MIRROR:-}
