@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Test bed, part 4: what the end-to-end tests deploy into clusters or use beside Flux, built from Go
+# Test bed, part 1c: what the end-to-end tests deploy into clusters or use beside Flux, built from Go
 # modules: the sops CLI (encrypted secrets, with Debian's age from setup-machine.sh), Traefik (ingress
 # and Gateway API controller) as a binary and an image, and the Gateway API CRDs (standard channel).
 # Each step is skipped when its output exists; outputs carry their version in their name. The last line

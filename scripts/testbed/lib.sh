@@ -6,6 +6,8 @@ TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$TESTBED_DIR/../.." && pwd)
 # shellcheck source=versions.env
 source "$TESTBED_DIR/versions.env"
+# shellcheck source=versions-apps.env
+source "$TESTBED_DIR/versions-apps.env"
 
 TESTBED_CACHE=${TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kind-cluster-testbed}
 TESTBED_BIN=$TESTBED_CACHE/bin

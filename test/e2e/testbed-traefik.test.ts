@@ -68,9 +68,11 @@ spec:
         - name: httpd
           image: ${image}
           imagePullPolicy: Never
-          command: [sh, -c, 'busybox mkdir -p /tmp/www && echo "${BODY}" >/tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www']
+          command: [sh, -c, 'echo "${BODY}" >/www/index.html && exec httpd -f -p 8080 -h /www']
           ports: [{name: http, containerPort: 8080}]
           readinessProbe: {tcpSocket: {port: http}, periodSeconds: 1}
+          volumeMounts: [{name: www, mountPath: /www}]
+      volumes: [{name: www, emptyDir: {}}]
 ---
 apiVersion: v1
 kind: Service
