@@ -6,6 +6,8 @@ TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$TESTBED_DIR/../.." && pwd)
 # shellcheck source=versions.env
 source "$TESTBED_DIR/versions.env"
+# shellcheck source=versions-apps.env
+source "$TESTBED_DIR/versions-apps.env"
 
 TESTBED_CACHE=${TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kind-cluster-testbed}
 TESTBED_BIN=$TESTBED_CACHE/bin
@@ -60,6 +62,21 @@ content_hash() { cat "$@" | sha256sum | cut -c1-10; }
 go_install() {
   local out=$1 pkg=$2; shift 2
   GOBIN=$out nice go install -trimpath "$@" "$pkg"
+}
+
+# module_dir MODULE VERSION: the module's source in the (read-only) module cache, downloaded if needed.
+module_dir() { go mod download -json "$1@$2" | jq -r .Dir; }
+
+# go_mod_requirement MODULE VERSION DEPENDENCY: the version of DEPENDENCY that MODULE's go.mod requires.
+go_mod_requirement() {
+  awk -v dep="$3" '$1 == dep && $2 ~ /^v/ {print $2; exit}' "$(go mod download -json "$1@$2" | jq -r .GoMod)"
+}
+
+# kubectl's built-in kustomize: the test bed's own kubectl, else the machine's.
+kustomize_build() {
+  local kubectl=$TESTBED_BIN/kubectl
+  [[ -x $kubectl ]] || kubectl=$(command -v kubectl) || die "no kubectl to run kustomize with"
+  "$kubectl" kustomize "$1"
 }
 
 # wrapper_replaces GO_MOD STAGED_VERSION: the replace lines a wrapper of that go.mod needs. A
@@ -121,6 +138,26 @@ wrapper_build() {
   while [[ $1 != -- ]]; do flags+=("$1"); shift; done
   shift
   (cd "$dir" && nice go build -trimpath "${flags[@]}" -o "$out/" "$@")
+}
+
+# scratch_image TAG BINARY NAME: FROM scratch with a static BINARY as /usr/local/bin/NAME and a CA
+# bundle (for HTTPS to Git hosts, registries, APIs), running as 65534: Deployments that set
+# runAsNonRoot can only be checked by the kubelet against a numeric user.
+scratch_image() {
+  local tag=$1 binary=$2 name=$3 context
+  context=$(mktemp -d)
+  cp "$binary" "$context/$name"
+  mkdir -p "$context/etc/ssl/certs"
+  cp /etc/ssl/certs/ca-certificates.crt "$context/etc/ssl/certs/"
+  cat >"$context/Dockerfile" <<DOCKERFILE
+FROM scratch
+COPY etc/ /etc/
+COPY $name /usr/local/bin/$name
+USER 65534:65534
+ENTRYPOINT ["/usr/local/bin/$name"]
+DOCKERFILE
+  build_image "$tag" "$context"
+  rm -rf "$context"
 }
 
 # The Flux controller images flux.sh builds and images.sh preloads, named as `flux install` asks for

@@ -18,6 +18,14 @@ export interface Testbed {
    * mirror_version, e.g. v0.30.0-testbed), which install.sh does not pin.
    */
   featureOptions: Record<string, string | boolean>;
+  /** The sops CLI (scripts/testbed/apps.sh); set SOPS_DISABLE_VERSION_CHECK=1, it asks GitHub otherwise. */
+  sops: string;
+  /** Debian's age-keygen, for the age keys sops encrypts to. */
+  ageKeygen: string;
+  /** Traefik's image, in the host's Docker (not in the node image: load it into a cluster). */
+  traefikImage: string;
+  /** The Gateway API CRDs (standard channel) at the version Traefik requires, one YAML stream. */
+  gatewayApiCrds: string;
 }
 
 export const TESTBED_FILE = process.env.KIND_CLUSTER_TESTBED_FILE ?? ".testbed/testbed.json";
