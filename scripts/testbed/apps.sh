@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Test bed, part 4: what the end-to-end tests deploy into clusters or use beside Flux, built from Go
+# Test bed, part 1c: what the end-to-end tests deploy into clusters or use beside Flux, built from Go
 # modules: the sops CLI (encrypted secrets, with Debian's age from setup-machine.sh), Traefik (ingress
 # and Gateway API controller) as a binary and an image, and the Gateway API CRDs (standard channel).
 # Each step is skipped when its output exists; outputs carry their version in their name. The last line
@@ -44,13 +44,12 @@ build_traefik() {
 
 build_traefik_image() { scratch_image "$TRAEFIK_IMAGE" "$TRAEFIK_BINARY" traefik; }
 
-# The Gateway API module's config/crd is the standard channel's kustomization (what its release's
-# standard-install.yaml bundles).
+# The Gateway API module's config/crd is the standard channel's kustomization.
 render_gateway_api_crds() {
   local required kind
   required=$(go_mod_requirement "$TRAEFIK_MODULE" "$TRAEFIK_VERSION" "$GATEWAY_API_MODULE")
   [[ $required == "$GATEWAY_API_VERSION" ]] ||
-    die "Traefik $TRAEFIK_VERSION requires $GATEWAY_API_MODULE $required, versions.env says $GATEWAY_API_VERSION: set GATEWAY_API_VERSION=$required"
+    die "Traefik $TRAEFIK_VERSION requires $GATEWAY_API_MODULE $required, versions-apps.env says $GATEWAY_API_VERSION: set GATEWAY_API_VERSION=$required"
   mkdir -p "$(dirname "$GATEWAY_API_CRDS")"
   kustomize_build "$(module_dir "$GATEWAY_API_MODULE" "$GATEWAY_API_VERSION")/config/crd" >"$GATEWAY_API_CRDS.tmp"
   for kind in "${GATEWAY_API_KINDS[@]}"; do

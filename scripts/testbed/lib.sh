@@ -6,6 +6,8 @@ TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$TESTBED_DIR/../.." && pwd)
 # shellcheck source=versions.env
 source "$TESTBED_DIR/versions.env"
+# shellcheck source=versions-apps.env
+source "$TESTBED_DIR/versions-apps.env"
 
 TESTBED_CACHE=${TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kind-cluster-testbed}
 TESTBED_BIN=$TESTBED_CACHE/bin
@@ -164,6 +166,13 @@ flux_images() {
   echo "ghcr.io/fluxcd/source-controller:$SOURCE_CONTROLLER_VERSION"
   echo "ghcr.io/fluxcd/kustomize-controller:$KUSTOMIZE_CONTROLLER_VERSION"
 }
+
+# mirror_version VERSION: the version the test bed's download mirror serves a tool under, and the
+# Feature options ask for. Its binaries are built here from source, so they are not the upstream
+# release files whose sha256 install.sh pins for VERSION; a pinned version's hash always wins over a
+# mirror's .sha256, and rightly refuses them. A label of their own (v0.30.0-testbed) is a version
+# install.sh does not pin: it is checked against the mirror's .sha256, as any unpinned version is.
+mirror_version() { echo "$1-testbed"; }
 
 # The machine's own Debian mirror, as apt is configured here (TESTBED_DEBIAN_MIRROR overrides it).
 debian_mirror() {

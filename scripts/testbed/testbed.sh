@@ -23,12 +23,15 @@ jq -n \
   --arg mirrorUrl "$MIRROR_URL" --arg mirrorDir "$TESTBED_CACHE/mirror" --arg dockerVersion "$DOCKER_VERSION" \
   --arg fluxVersion "$FLUX_VERSION" --arg helmVersion "$HELM_VERSION" --arg registryImage "$REGISTRY_IMAGE" \
   --argjson fluxImages "$(flux_images | jq -R . | jq -s .)" --argjson apps "$APPS" \
+  --arg mirrorKind "$(mirror_version "$KIND_VERSION")" --arg mirrorKubectl "$(mirror_version "$KUBERNETES_VERSION")" \
+  --arg mirrorDocker "$(mirror_version "$DOCKER_VERSION")" --arg mirrorFlux "$(mirror_version "$FLUX_VERSION")" \
+  --arg mirrorHelm "$(mirror_version "$HELM_VERSION")" \
   '{kindVersion: $kindVersion, kubernetesVersion: $kubernetesVersion, kind: $kind, kubectl: $kubectl,
     nodeImage: $nodeImage, baseImage: $baseImage, mirrorUrl: $mirrorUrl, mirrorDir: $mirrorDir,
     dockerVersion: $dockerVersion, fluxVersion: $fluxVersion, helmVersion: $helmVersion,
     registryImage: $registryImage, fluxImages: $fluxImages,
-    featureOptions: {kindVersion: $kindVersion, kubectlVersion: $kubernetesVersion, nodeImage: $nodeImage,
-      downloadMirror: $mirrorUrl, dockerVersion: $dockerVersion, fluxVersion: $fluxVersion,
-      helmVersion: $helmVersion, registryImage: $registryImage}} + $apps' >"$REPO_DIR/.testbed/testbed.json.tmp"
+    featureOptions: {kindVersion: $mirrorKind, kubectlVersion: $mirrorKubectl, nodeImage: $nodeImage,
+      downloadMirror: $mirrorUrl, allowInsecureMirror: true, dockerVersion: $mirrorDocker,
+      fluxVersion: $mirrorFlux, helmVersion: $mirrorHelm, registryImage: $registryImage}} + $apps' >"$REPO_DIR/.testbed/testbed.json.tmp"
 mv "$REPO_DIR/.testbed/testbed.json.tmp" "$REPO_DIR/.testbed/testbed.json"
 log "test bed ready in $((SECONDS - START))s: .testbed/testbed.json ($(du -sh "$TESTBED_CACHE" | cut -f1) in $TESTBED_CACHE)"

@@ -68,9 +68,11 @@ spec:
         - name: httpd
           image: ${image}
           imagePullPolicy: Never
-          command: [sh, -c, 'busybox mkdir -p /tmp/www && echo "${BODY}" >/tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www']
+          command: [sh, -c, 'echo "${BODY}" >/www/index.html && exec httpd -f -p 8080 -h /www']
           ports: [{name: http, containerPort: 8080}]
           readinessProbe: {tcpSocket: {port: http}, periodSeconds: 1}
+          volumeMounts: [{name: www, mountPath: /www}]
+      volumes: [{name: www, emptyDir: {}}]
 ---
 apiVersion: v1
 kind: Service
@@ -147,7 +149,9 @@ describe("Traefik from the test bed, as ingress and Gateway API controller", () 
         expect(conditions((await getJson("gatewayclass", "traefik")).status?.conditions)).toMatchObject({ Accepted: "True" });
         expect(conditions((await getJson("gateway", "-n", "traefik", "traefik")).status?.conditions)).toMatchObject({ Accepted: "True" });
         const parents = (await getJson("httproute", "-n", "demo", "web")).status?.parents ?? [];
-        expect(parents.map((p: { conditions: Condition[] }) => conditions(p.conditions))).toEqual([expect.objectContaining({ Accepted: "True", ResolvedRefs: "True" })]);
+        expect(parents.map((p: { conditions: Condition[] }) => conditions(p.conditions))).toEqual([
+          expect.objectContaining({ Accepted: "True", ResolvedRefs: "True" }),
+        ]);
       },
       { timeout: 60_000, interval: 1000 },
     );
