@@ -42,7 +42,9 @@ export interface PortsConfig {
 
 /** A forward kept off the port it asked for by something the user fixes, as a problem of its Service. */
 function fallbackProblem(f: Forward): Problem[] {
-  return f.problem ? [{ service: f.service, port: f.port, message: `${f.problem.message}; forwarded on localhost:${f.local} instead`, fix: f.problem.fix }] : [];
+  return f.problem
+    ? [{ service: f.service, port: f.port, message: `${f.problem.message}; forwarded on localhost:${f.local} instead`, fix: f.problem.fix }]
+    : [];
 }
 
 /** Forwards listen here only: the dev container's own loopback. */
@@ -215,7 +217,8 @@ export async function startPorts(config: PortsConfig, log: ServiceLog): Promise<
         note ??= `${want.local}: ${trouble.message}`;
         candidate = nextLocalPort(candidate, result.code === "EACCES");
       }
-      if (!live.has(want.key) && trouble) problems.push({ service: want.service, port: want.port, message: `${trouble.message}; not forwarded`, fix: trouble.fix });
+      if (!live.has(want.key) && trouble)
+        problems.push({ service: want.service, port: want.port, message: `${trouble.message}; not forwarded`, fix: trouble.fix });
     }
   };
 
