@@ -6,7 +6,7 @@ import { devcontainerUp, removeContainer, removeImages, sh, type UpResult } from
 import { ensureBusyboxImage } from "../support/images.js";
 import { commitWorkspace, devProject } from "../support/project.js";
 import { deleteClusters, readTestbed, removeRegistry, type Testbed } from "../support/testbed.js";
-import { traefikManifests } from "../support/traefik.js";
+import { hostRoutes, traefikManifests } from "../support/traefik.js";
 
 /**
  * Apps one click away, end to end, as the non-root user of one dev container and one cluster: an app
@@ -346,24 +346,7 @@ describe("host names through a real ingress and Gateway API controller that the 
 ---
 ${["ingress", "gateway"].map((which) => `apiVersion: v1\nkind: Service\nmetadata: {name: web-${which}, namespace: demo}\nspec:\n  selector: {app: web-${which}}\n  ports: [{port: 80, targetPort: 8080}]`).join("\n---\n")}
 ---
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: web, namespace: demo}
-spec:
-  ingressClassName: traefik
-  rules:
-    - host: app.localhost
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: web-ingress, port: {number: 80}}}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: web, namespace: demo}
-spec:
-  parentRefs: [{name: traefik, namespace: traefik}]
-  hostnames: [gw.localhost]
-  rules: [{backendRefs: [{name: web-gateway, port: 80}]}]
-`;
+${hostRoutes("demo", { host: "app.localhost", service: "web-ingress" }, { host: "gw.localhost", service: "web-gateway" })}`;
     const apps = `apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: apps, namespace: flux-system}

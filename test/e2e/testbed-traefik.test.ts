@@ -5,7 +5,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ensureBusyboxImage } from "../support/images.js";
 import { deleteClusters, readTestbed, type Testbed } from "../support/testbed.js";
-import { traefikManifests } from "../support/traefik.js";
+import { hostRoutes, traefikManifests } from "../support/traefik.js";
 
 /**
  * The test bed's Traefik in a kind cluster of the test bed: the Gateway API CRDs and
@@ -81,24 +81,7 @@ spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: http}]
 ---
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: web, namespace: demo}
-spec:
-  ingressClassName: traefik
-  rules:
-    - host: app.localhost
-      http:
-        paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: web, namespace: demo}
-spec:
-  parentRefs: [{name: traefik, namespace: traefik}]
-  hostnames: [gw.localhost]
-  rules: [{backendRefs: [{name: web, port: 80}]}]
-`;
+${hostRoutes("demo", { host: "app.localhost", service: "web" }, { host: "gw.localhost", service: "web" })}`;
 }
 
 beforeAll(async () => {

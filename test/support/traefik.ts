@@ -28,3 +28,28 @@ export async function traefikManifests(testbed: Testbed): Promise<string> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * An Ingress (class traefik) for one host and an HTTPRoute (on the Gateway traefik/traefik) for
+ * another, each to a Service's port 80, named `web` in `namespace`.
+ */
+export function hostRoutes(namespace: string, ingress: { host: string; service: string }, route: { host: string; service: string }): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: ${namespace}}
+spec:
+  ingressClassName: traefik
+  rules:
+    - host: ${ingress.host}
+      http:
+        paths: [{path: /, pathType: Prefix, backend: {service: {name: ${ingress.service}, port: {number: 80}}}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: ${namespace}}
+spec:
+  parentRefs: [{name: traefik, namespace: traefik}]
+  hostnames: [${route.host}]
+  rules: [{backendRefs: [{name: ${route.service}, port: 80}]}]
+`;
+}
