@@ -242,8 +242,6 @@ export interface Want {
   portName?: string;
   /** The local port asked for: the Service's own, or the annotation's. */
   local: number;
-  /** Chosen by the annotation (so a fallback to another port is worth a word). */
-  explicit: boolean;
   /** The Service's creationTimestamp: the older of two Services wanting one port keeps it. */
   created: string;
   /** The node port the relay sends to; undefined while a companion has none yet. */
@@ -443,7 +441,6 @@ function forwardsOf(
       port: port.port,
       portName: port.name,
       local: wantedLocal,
-      explicit: request.kind === "ports",
       created: service.metadata.creationTimestamp ?? "",
       nodePort,
       nodes: via,

@@ -215,7 +215,6 @@ describe("the forwards", () => {
         port: 80,
         portName: undefined,
         local: 80,
-        explicit: false,
         created: "2026-01-01T00:00:00Z",
         nodePort: 30080,
         nodes: ["172.18.0.2", "172.18.0.3"],
@@ -260,9 +259,9 @@ describe("the forwards", () => {
         { annotation: "https:9443" },
       ),
     ]);
-    expect(p.wants.map((w) => [w.key, w.local, w.nodePort, w.explicit])).toEqual([
-      ["default/np-on:8080", 8080, 31001, false],
-      ["default/two:443", 9443, 31004, true],
+    expect(p.wants.map((w) => [w.key, w.local, w.nodePort])).toEqual([
+      ["default/np-on:8080", 8080, 31001],
+      ["default/two:443", 9443, 31004],
     ]);
   });
 
@@ -355,7 +354,6 @@ describe("local ports", () => {
     service,
     port,
     local: port,
-    explicit: false,
     created,
     nodes: [],
     endpoints: 1,
