@@ -108,7 +108,7 @@ export async function doctor(engines: Engines, settings: Settings, kubeconfig: s
   add({
     zone: Z3,
     name: "api port",
-    state: api?.hostPort === settings.apiServerPort ? "ok" : "fail",
+    state: api && (settings.apiServerPort === "auto" || api.hostPort === settings.apiServerPort) ? "ok" : "fail",
     detail: api
       ? (exposureWarning(api.hostIp, api.hostPort) ?? `published on ${api.hostIp}:${api.hostPort} of the Docker host (loopback only)`)
       : "not published",
