@@ -218,11 +218,12 @@ async function main(argv: readonly string[]): Promise<number> {
       const all = await engines();
       let code = 0;
       // One cluster after the other, each with its own context; one that fails does not keep the next from coming up.
-      for (const cluster of clusters) {
+      for (const [i, cluster] of clusters.entries()) {
         const start = performance.now();
         if (clusters.length > 1) logger.info(`cluster ${cluster.clusterName}`);
         try {
-          const result = await up({ ...all, settings: cluster, workspace: process.cwd(), kubeconfig, logger, dockerWaitMs });
+          const context = { ...all, settings: cluster, workspace: process.cwd(), kubeconfig, logger, dockerWaitMs, makeCurrent: i === 0 };
+          const result = await up(context);
           logger.info(
             `cluster ${cluster.clusterName} is ready in ${((performance.now() - start) / 1000).toFixed(1)}s; context ${contextName(cluster.clusterName)}`,
           );
