@@ -1,4 +1,5 @@
 import type { KubeApi } from "./apiserver.js";
+import { describeUser } from "./cluster/users.js";
 import { checkNodeRuns, clusterNames, type ClusterView } from "./cluster/view.js";
 import type { Engines } from "./engines.js";
 import { isZoneError, messageOf } from "./errors.js";
@@ -251,6 +252,17 @@ const GITOPS = "gitops";
 async function gitopsHops(engines: Engines, settings: Settings, api: KubeApi, cluster: ClusterView, o: FullObservation): Promise<Check[]> {
   const checks: Check[] = [];
   const fixUp = "run `kind-cluster up`";
+  const owner = o.gitops?.owner;
+  if (owner && !owner.ours)
+    return [
+      {
+        zone: GITOPS,
+        name: "owner",
+        state: "skip",
+        detail: `the loop belongs to ${describeUser(owner)}, which serves it; this container only uses the cluster`,
+        fix: "set clusterName for a cluster and loop of this project's own",
+      },
+    ];
   const engine = engines.gitops(settings.gitops);
   const { cli, installed } = await engine.versions(api);
   checks.push({
