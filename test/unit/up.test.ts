@@ -11,6 +11,7 @@ import { serviceKey } from "../../src/serve/daemon.js";
 import { up, type UpContext } from "../../src/up/index.js";
 import type { StageHandle } from "../../src/log.js";
 import { gitPort } from "../../src/serve/git-source.js";
+import { clustersOfContainer } from "../../src/observe.js";
 import { stop } from "../../src/stop.js";
 import { loopDecision, suggestClusterName, takeLoop } from "../../src/up/gitops.js";
 import { ensureWatcher, watch } from "../../src/watch.js";
@@ -381,5 +382,14 @@ describe("stop and the stop watcher", () => {
       "left shared running: project /home/dev/shop (container shop) uses it",
     ]);
     expect(engines.container.calls.filter((c) => c.startsWith("stop ") && c.includes("control-plane"))).toEqual(["stop mine-control-plane"]);
+  });
+});
+
+describe("the clusters of this container, for status", () => {
+  it("are the declared ones, then those it brought up by hand (it is their user), not other projects' clusters", async () => {
+    await up(context({ clusterName: "scratch" }));
+    const shop = fakeSelf(engines.container, "shop");
+    await up({ ...context({ clusterName: "theirs" }), self: async () => shop });
+    expect(await clustersOfContainer(engines, ["demo", "staging"])).toEqual(["demo", "staging", "scratch"]);
   });
 });
