@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createServer, type Server } from "node:net";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,8 +36,13 @@ let registryBefore = false;
 const timings: string[] = [];
 
 const example = (path: string) => readFile(`examples/gitops/${path}`, "utf8");
-const apiPort = async (cluster: string) =>
-  Number((await execa("docker", ["inspect", "-f", '{{(index (index .HostConfig.PortBindings "6443/tcp") 0).HostPort}}', `${cluster}-control-plane`])).stdout);
+/** The host port of a cluster's API, as Docker keeps it on the control plane; NaN when there is none. */
+const apiPort = async (cluster: string) => {
+  const out = await execa("docker", ["inspect", "-f", '{{(index (index .HostConfig.PortBindings "6443/tcp") 0).HostPort}}', `${cluster}-control-plane`], {
+    reject: false,
+  });
+  return out.exitCode === 0 ? Number(out.stdout) : Number.NaN;
+};
 const value = (context: string, name: string, key = "value") => `kubectl --context kind-${context} get configmap ${name} -o jsonpath='{.data.${key}}'`;
 const ok = (out: { exitCode: number; stdout: string; stderr: string }) => expect(out.exitCode, `${out.stdout}\n${out.stderr}`).toBe(0);
 
@@ -93,12 +99,25 @@ describe("two projects opened at the same moment", () => {
 
   it("both are Ready, each cluster on a port of its own (auto), around a port a host process holds; each kubeconfig is right", async () => {
     const start = Date.now();
-    ups = await Promise.all([devcontainerUp(alpha), devcontainerUp(beta)]);
+    // Two seconds apart: the devcontainer CLI names its Feature build folder by the millisecond, so two
+    // builds started in the same one share it and one image gets the other's options (seen here; the
+    // class of devcontainers/cli#801). The hooks, after builds of tens of seconds, still run together.
+    ups = await Promise.all([devcontainerUp(alpha), sleep(2000).then(() => devcontainerUp(beta))]);
     timings.push(`two projects opened at once ${((Date.now() - start) / 1000).toFixed(1)}s`);
     [containers.alpha, containers.beta] = ups.map((u) => u.containerId);
     for (const u of ups) expect(u.exitCode, u.output.slice(-4000)).toBe(0);
+    if (ups.some((u) => u.output.includes("is NOT ready"))) console.log((await sh(alpha, "tail -n 20 /tmp/kind-cluster-1234/*/*.log")).stdout);
+    // Each image holds its own project's options.
+    expect((await sh(alpha, "grep ^clusterName= /usr/local/share/kind-cluster/options.env")).stdout).toBe(`clusterName=${ALPHA}`);
+    expect((await sh(beta, "grep ^clusterName= /usr/local/share/kind-cluster/options.env")).stdout).toBe(`clusterName=${BETA}`);
     const ports = await Promise.all([ALPHA, STAGING, BETA].map(apiPort));
-    expect(new Set(ports).size, `ports ${ports.join(", ")}`).toBe(3);
+    const outputs = ups.map((u) =>
+      u.output
+        .split("\n")
+        .filter((l) => /kind-cluster|^(\[\S+\] )? [✓✗!▸│] |^ {3}\S/.test(l))
+        .join("\n"),
+    );
+    expect(new Set(ports.filter((p) => p > 0)).size, `ports ${ports.join(", ")}\n${outputs.join("\n-----\n")}`).toBe(3);
     expect(ports).not.toContain(heldPort);
     // Each creation said what it chose, in one line; the held port was found through kind's attempt to publish it.
     for (const u of ups) expect(u.output).toMatch(/apiServerPort auto chose \d+ \(.+\); Docker keeps it on the cluster/);
