@@ -5,7 +5,7 @@ set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DOCKER_ENGINE_TOOL=${DOCKER_ENGINE_TOOL:-$REPO_DIR/../shared/tools/docker-engine}
-APT_PACKAGES=(busybox-static openssl debootstrap docker-registry libseccomp-dev jq gcc libc6-dev pkg-config)
+APT_PACKAGES=(busybox-static openssl debootstrap docker-registry libseccomp-dev jq gcc libc6-dev pkg-config age)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -93,6 +93,43 @@ function parseClusterList(text: string): Parsed<ClusterDeclaration[]> {
   return list;
 }
 
+const MIRROR_ACCEPTS =
+  "empty, an https:// URL, or an http:// URL to a loopback or private address (127.0.0.0/8, ::1, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7, localhost) together with allowInsecureMirror true; of letters, digits and . _ ~ : / ? # @ % + = & , - [ ]";
+
+/**
+ * Where a download mirror may be: https anywhere; plain http (which anyone on the path can alter) on
+ * this machine or a private network only, and checkInsecureMirror also wants allowInsecureMirror.
+ * An http host must be written as the URL parser reads it (no user part, no hex or short IPv4
+ * forms), so that the host judged here is the host curl connects to.
+ */
+function isAcceptedMirror(text: string): boolean {
+  if (!/^https?:\/\/[A-Za-z0-9._~:/?#@%+=&,[\]-]+$/.test(text)) return false;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  if (!url.hostname) return false;
+  if (url.protocol === "https:") return true;
+  const written = text.slice("http://".length);
+  return written.toLowerCase().startsWith(url.hostname) && /^(?:[:/?#]|$)/.test(written.slice(url.hostname.length)) && isPrivateHost(url.hostname);
+}
+
+/** localhost, or an address in a loopback or private range; IPv6 as the URL parser writes it, in brackets. */
+function isPrivateHost(hostname: string): boolean {
+  if (hostname === "localhost") return true;
+  if (isIPv4(hostname)) {
+    const [a, b] = hostname.split(".").map(Number) as [number, number];
+    return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+  }
+  const v6 = /^\[([0-9a-f:.]+)\]$/.exec(hostname)?.[1];
+  if (v6 === undefined) return false;
+  if (v6 === "::1") return true;
+  const first = v6.startsWith(":") ? 0 : Number.parseInt(v6.split(":")[0] ?? "", 16);
+  return (first & 0xfe00) === 0xfc00;
+}
+
 const RULES = {
   clusterName: rule("run", CLUSTER_NAME_ACCEPTS, clusterNameOf),
   apiServerPort: rule<number | "auto">(
@@ -132,15 +169,8 @@ const RULES = {
   dockerVersion: rule("build", 'empty, "latest" (the version this release pins) or a Docker version such as 28.2.2', (t) =>
     t === "" || t === "latest" ? t : matching(VERSION, t),
   ),
-  downloadMirror: rule("build", "empty or an http(s) URL of letters, digits and . _ ~ : / ? # @ % + = & , -", (t) => {
-    if (t === "") return t;
-    if (!/^https?:\/\/[A-Za-z0-9._~:/?#@%+=&,-]+$/.test(t)) return INVALID;
-    try {
-      return new URL(t).host ? t : INVALID;
-    } catch {
-      return INVALID;
-    }
-  }),
+  downloadMirror: rule("build", MIRROR_ACCEPTS, (t) => (t === "" || isAcceptedMirror(t) ? t : INVALID)),
+  allowInsecureMirror: boolean("build"),
 } satisfies { [K in OptionName]: Rule<unknown> };
 
 type Rules = typeof RULES;
@@ -239,6 +269,7 @@ export function resolveSettings(layers: readonly SettingsLayer[]): Settings {
       if (value !== undefined) settings[name] = parseOption(name, value, layer.origin(name));
     }
   }
+  checkInsecureMirror(settings as Settings, settingOrigins(layers).downloadMirror);
   return settings as Settings;
 }
 
@@ -247,6 +278,16 @@ export function settingOrigins(layers: readonly SettingsLayer[]): Record<OptionN
   const origins = Object.fromEntries(OPTION_NAMES.map((name) => [name, "the Feature's defaults"])) as Record<OptionName, string>;
   for (const layer of layers) for (const name of OPTION_NAMES) if (layer.values[name] !== undefined) origins[name] = layer.origin(name);
   return origins;
+}
+
+/** Plain http needs the user's consent as well (downloadMirror's rule has limited it to private addresses). */
+function checkInsecureMirror(settings: Settings, origin: string): void {
+  if (!settings.downloadMirror.startsWith("http://") || settings.allowInsecureMirror) return;
+  throw new ZoneError({
+    zone: "dev container",
+    message: `option downloadMirror=${JSON.stringify(settings.downloadMirror)} (from ${origin}) is not valid: it is plain http, which anyone on the network path can alter, and allowInsecureMirror is not true`,
+    fix: "use an https:// mirror, or, for a mirror on this machine or your private network, set allowInsecureMirror to true in the Feature's options in devcontainer.json",
+  });
 }
 
 /** KIND_CLUSTER_* variables, for the options the hooks use; empty ones are ignored. */

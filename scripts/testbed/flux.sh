@@ -46,15 +46,6 @@ controller_version() { controller_setting "$1" VERSION; }
 controller_binary() { echo "$TESTBED_BIN/$1-$(controller_version "$1")"; }
 controller_image() { flux_images | grep -E "/$1:[^/]*$"; }
 
-module_dir() { go mod download -json "$1@$2" | jq -r .Dir; }
-
-# kubectl's built-in kustomize: the test bed's own kubectl, else the machine's.
-kustomize_build() {
-  local kubectl=$TESTBED_BIN/kubectl
-  [[ -x $kubectl ]] || kubectl=$(command -v kubectl) || die "no kubectl to run kustomize with"
-  "$kubectl" kustomize "$1"
-}
-
 # The controllers' go.mod files replace their ./api module and go-digest, so `go install` refuses
 # them: build in a wrapper module (lib.sh), with the pins of versions.env. Static, like upstream's
 # images (CGO off).
@@ -70,24 +61,10 @@ build_controller() {
   mv "$out/$name" "$(controller_binary "$name")" && rmdir "$out"
 }
 
-# FROM scratch with the binary and a CA bundle (upstream's alpine images add ca-certificates for the
-# same reason: HTTPS to Git hosts and registries). USER 65534 as upstream: the Deployments set
-# runAsNonRoot, which the kubelet can only check against a numeric user.
+# Upstream's alpine images add ca-certificates for the same reason as lib.sh's scratch image (HTTPS to
+# Git hosts and registries), and run as 65534 too.
 build_controller_image() {
-  local name=$1 context
-  context=$(mktemp -d)
-  cp "$(controller_binary "$name")" "$context/$name"
-  mkdir -p "$context/etc/ssl/certs"
-  cp /etc/ssl/certs/ca-certificates.crt "$context/etc/ssl/certs/"
-  cat >"$context/Dockerfile" <<DOCKERFILE
-FROM scratch
-COPY etc/ /etc/
-COPY $name /usr/local/bin/$name
-USER 65534:65534
-ENTRYPOINT ["/usr/local/bin/$name"]
-DOCKERFILE
-  build_image "$(controller_image "$name")" "$context"
-  rm -rf "$context"
+  scratch_image "$(controller_image "$1")" "$(controller_binary "$1")" "$1"
 }
 
 # localize_base DIR NAME VERSION: step 2 of the header: the base renders from the controller's Go module
@@ -139,7 +116,7 @@ build_flux_cli() {
 # including the Kubernetes version it assumes (its client-go minor, major + 1).
 helm_ldflags() {
   local module=$1 client_go major minor
-  client_go=$(awk '$1 == "k8s.io/client-go" {print $2}' "$(go mod download -json "$module@$HELM_VERSION" | jq -r .GoMod)")
+  client_go=$(go_mod_requirement "$module" "$HELM_VERSION" k8s.io/client-go)
   client_go=${client_go#v}
   major=$((${client_go%%.*} + 1))
   minor=$(cut -d. -f2 <<<"$client_go")

@@ -6,6 +6,8 @@ TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$TESTBED_DIR/../.." && pwd)
 # shellcheck source=versions.env
 source "$TESTBED_DIR/versions.env"
+# shellcheck source=versions-apps.env
+source "$TESTBED_DIR/versions-apps.env"
 
 TESTBED_CACHE=${TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kind-cluster-testbed}
 TESTBED_BIN=$TESTBED_CACHE/bin
@@ -60,6 +62,21 @@ content_hash() { cat "$@" | sha256sum | cut -c1-10; }
 go_install() {
   local out=$1 pkg=$2; shift 2
   GOBIN=$out nice go install -trimpath "$@" "$pkg"
+}
+
+# module_dir MODULE VERSION: the module's source in the (read-only) module cache, downloaded if needed.
+module_dir() { go mod download -json "$1@$2" | jq -r .Dir; }
+
+# go_mod_requirement MODULE VERSION DEPENDENCY: the version of DEPENDENCY that MODULE's go.mod requires.
+go_mod_requirement() {
+  awk -v dep="$3" '$1 == dep && $2 ~ /^v/ {print $2; exit}' "$(go mod download -json "$1@$2" | jq -r .GoMod)"
+}
+
+# kubectl's built-in kustomize: the test bed's own kubectl, else the machine's.
+kustomize_build() {
+  local kubectl=$TESTBED_BIN/kubectl
+  [[ -x $kubectl ]] || kubectl=$(command -v kubectl) || die "no kubectl to run kustomize with"
+  "$kubectl" kustomize "$1"
 }
 
 # wrapper_replaces GO_MOD STAGED_VERSION: the replace lines a wrapper of that go.mod needs. A
@@ -123,12 +140,39 @@ wrapper_build() {
   (cd "$dir" && nice go build -trimpath "${flags[@]}" -o "$out/" "$@")
 }
 
+# scratch_image TAG BINARY NAME: FROM scratch with a static BINARY as /usr/local/bin/NAME and a CA
+# bundle (for HTTPS to Git hosts, registries, APIs), running as 65534: Deployments that set
+# runAsNonRoot can only be checked by the kubelet against a numeric user.
+scratch_image() {
+  local tag=$1 binary=$2 name=$3 context
+  context=$(mktemp -d)
+  cp "$binary" "$context/$name"
+  mkdir -p "$context/etc/ssl/certs"
+  cp /etc/ssl/certs/ca-certificates.crt "$context/etc/ssl/certs/"
+  cat >"$context/Dockerfile" <<DOCKERFILE
+FROM scratch
+COPY etc/ /etc/
+COPY $name /usr/local/bin/$name
+USER 65534:65534
+ENTRYPOINT ["/usr/local/bin/$name"]
+DOCKERFILE
+  build_image "$tag" "$context"
+  rm -rf "$context"
+}
+
 # The Flux controller images flux.sh builds and images.sh preloads, named as `flux install` asks for
 # them (its default registry ghcr.io/fluxcd, the tags of the controllers' own kustomizations).
 flux_images() {
   echo "ghcr.io/fluxcd/source-controller:$SOURCE_CONTROLLER_VERSION"
   echo "ghcr.io/fluxcd/kustomize-controller:$KUSTOMIZE_CONTROLLER_VERSION"
 }
+
+# mirror_version VERSION: the version the test bed's download mirror serves a tool under, and the
+# Feature options ask for. Its binaries are built here from source, so they are not the upstream
+# release files whose sha256 install.sh pins for VERSION; a pinned version's hash always wins over a
+# mirror's .sha256, and rightly refuses them. A label of their own (v0.30.0-testbed) is a version
+# install.sh does not pin: it is checked against the mirror's .sha256, as any unpinned version is.
+mirror_version() { echo "$1-testbed"; }
 
 # The machine's own Debian mirror, as apt is configured here (TESTBED_DEBIAN_MIRROR overrides it).
 debian_mirror() {

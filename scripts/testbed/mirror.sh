@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Test bed, part 3: a download mirror in the layout of the Feature's downloadMirror option, served by a
-# container on the default bridge (so `docker build` containers reach it by its address).
+# container on the default bridge (so `docker build` containers reach it by its address). Plain http
+# at a private address (the bridge's 172.17.0.0/16): the Feature options name allowInsecureMirror.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MIRROR=$TESTBED_CACHE/mirror
@@ -16,14 +17,15 @@ publish() {
   (cd "$(dirname "$MIRROR/$path")" && sha256sum "$(basename "$path")" >"$(basename "$path").sha256")
 }
 
-# Docker's static CLI tarballs hold docker/docker; this machine's client is such a static build.
+# docker_cli_tarball PATH: Docker's static CLI tarballs hold docker/docker; this machine's client is
+# such a static build.
 docker_cli_tarball() {
-  local dir
+  local path=$1 dir
   dir=$(mktemp -d)
   mkdir "$dir/docker"
   cp "$(command -v docker)" "$dir/docker/docker"
   tar -C "$dir" -czf "$dir/docker.tgz" docker
-  publish "$dir/docker.tgz" "docker/$DOCKER_VERSION/docker-linux-amd64.tgz"
+  publish "$dir/docker.tgz" "$path"
   rm -rf "$dir"
 }
 
@@ -39,14 +41,19 @@ cli_tarball() {
   rm -rf "$dir"
 }
 
+# Each tool under its mirror_version (lib.sh): the test bed's own builds, labelled so.
 fill_mirror() {
-  step "mirror: kind" "$MIRROR/kind/$KIND_VERSION/kind-linux-amd64.sha256" publish "$TESTBED_BIN/kind" "kind/$KIND_VERSION/kind-linux-amd64"
-  step "mirror: kubectl" "$MIRROR/kubectl/$KUBERNETES_VERSION/kubectl-linux-amd64.sha256" publish "$TESTBED_BIN/kubectl" "kubectl/$KUBERNETES_VERSION/kubectl-linux-amd64"
-  step "mirror: docker cli" "$MIRROR/docker/$DOCKER_VERSION/docker-linux-amd64.tgz.sha256" docker_cli_tarball
-  step "mirror: flux" "$MIRROR/flux/$FLUX_VERSION/flux-linux-amd64.tar.gz.sha256" \
-    cli_tarball "$TESTBED_BIN/flux-$FLUX_VERSION" flux "flux/$FLUX_VERSION/flux-linux-amd64.tar.gz"
-  step "mirror: helm" "$MIRROR/helm/$HELM_VERSION/helm-linux-amd64.tar.gz.sha256" \
-    cli_tarball "$TESTBED_BIN/helm-$HELM_VERSION" linux-amd64/helm "helm/$HELM_VERSION/helm-linux-amd64.tar.gz"
+  local kind kubectl docker flux helm
+  kind=kind/$(mirror_version "$KIND_VERSION")/kind-linux-amd64
+  kubectl=kubectl/$(mirror_version "$KUBERNETES_VERSION")/kubectl-linux-amd64
+  docker=docker/$(mirror_version "$DOCKER_VERSION")/docker-linux-amd64.tgz
+  flux=flux/$(mirror_version "$FLUX_VERSION")/flux-linux-amd64.tar.gz
+  helm=helm/$(mirror_version "$HELM_VERSION")/helm-linux-amd64.tar.gz
+  step "mirror: kind" "$MIRROR/$kind.sha256" publish "$TESTBED_BIN/kind" "$kind"
+  step "mirror: kubectl" "$MIRROR/$kubectl.sha256" publish "$TESTBED_BIN/kubectl" "$kubectl"
+  step "mirror: docker cli" "$MIRROR/$docker.sha256" docker_cli_tarball "$docker"
+  step "mirror: flux" "$MIRROR/$flux.sha256" cli_tarball "$TESTBED_BIN/flux-$FLUX_VERSION" flux "$flux"
+  step "mirror: helm" "$MIRROR/$helm.sha256" cli_tarball "$TESTBED_BIN/helm-$HELM_VERSION" linux-amd64/helm "$helm"
 }
 
 serving_dir() { docker inspect -f '{{range .Mounts}}{{.Source}}{{end}}' "$MIRROR_CONTAINER" 2>/dev/null || true; }
@@ -70,7 +77,7 @@ mirror_url() {
 check_server() {
   local url=$1 i
   for i in $(seq 1 20); do
-    curl -fsS "$url/kind/$KIND_VERSION/kind-linux-amd64.sha256" >/dev/null 2>&1 && return 0
+    curl -fsS "$url/kind/$(mirror_version "$KIND_VERSION")/kind-linux-amd64.sha256" >/dev/null 2>&1 && return 0
     sleep 0.5
   done
   die "the mirror at $url does not answer"

@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
-import { closeSync, constants, openSync, watch } from "node:fs";
+import { constants, createWriteStream, openSync, type WriteStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
 import { withLock } from "../lock.js";
 import { processStart } from "../pids.js";
 import { describeExit, failing, type Live, plan, recordExit, type Record, type Wanted } from "./policy.js";
@@ -19,7 +19,12 @@ import { readPrivate, rotatingLog, writePrivate } from "./runtime.js";
  * next start runs `up` again through the hooks.
  */
 
-const TICK_MS = 500;
+/**
+ * How often the folder is read for new, changed or removed configurations. A tick rather than a file
+ * watch: Node before 20 cannot watch a folder recursively on Linux, and the hooks run on the image's
+ * Node, 18 on Debian bookworm. An exit is seen at once either way (a child's exit event).
+ */
+const TICK_MS = 250;
 const STOP_GRACE_MS = 5_000;
 /** With nothing to supervise for this long, the supervisor ends; the next `up` starts it again. */
 const IDLE_EXIT_MS = 10_000;
@@ -35,6 +40,15 @@ export interface Supervision {
 }
 
 export const supervisorFiles = (dir: string) => ({ pid: join(dir, "supervisor.json"), lock: join(dir, "supervisor.lock"), log: join(dir, "supervisor.log") });
+
+/**
+ * A file opened for appending, without following a link, whose descriptor a child inherits: it writes
+ * there itself, so its output does not pass through (and end with) the process that started it.
+ */
+function appendStream(path: string): WriteStream {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
+  return createWriteStream(path, { fd });
+}
 
 interface ProcessRecord {
   pid: number;
@@ -60,11 +74,19 @@ export async function ensureSupervisor(dir: string, cli = process.argv[1]!): Pro
   if (await supervisorRuns(dir)) return;
   await withLock(supervisorFiles(dir).lock, { timeoutMs: 15_000, purpose: "starting the service supervisor" }, async () => {
     if (await supervisorRuns(dir)) return;
-    const out = openSync(supervisorFiles(dir).log, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
+    const out = appendStream(supervisorFiles(dir).log);
     // Its own session: it outlives the hook (or the service) that started it.
-    const child = spawn(process.execPath, [cli, "supervise", dir], { detached: true, stdio: ["ignore", out, out], cwd: "/" });
+    const child = execa(process.execPath, [cli, "supervise", dir], {
+      detached: true,
+      cleanup: false,
+      reject: false,
+      stdin: "ignore",
+      stdout: out,
+      stderr: out,
+      cwd: "/",
+    });
     child.unref();
-    closeSync(out);
+    out.close();
     for (let i = 0; i < 100 && !(await supervisorRuns(dir)); i++) await sleep(50);
   });
 }
@@ -132,16 +154,24 @@ export async function runSupervisor(dir: string): Promise<void> {
     );
   };
 
-  const start = (w: WantedFile) => {
-    const out = openSync(w.logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW, 0o600);
+  const start = async (w: WantedFile) => {
+    const out = appendStream(w.logPath);
     // Its own process group, so its own children (git) can be ended with it; stdout and stderr only
     // catch what the service cannot log itself (a crash).
-    const child = spawn(process.execPath, [cli, "serve", w.configPath], { detached: true, stdio: ["ignore", out, out], cwd: "/" });
-    closeSync(out);
+    const child = execa(process.execPath, [cli, "serve", w.configPath], {
+      detached: true,
+      cleanup: false,
+      reject: false,
+      stdin: "ignore",
+      stdout: out,
+      stderr: out,
+      cwd: "/",
+    });
+    out.close();
     if (child.pid === undefined) return;
     const t: Tracked = { id: w.id, pid: child.pid, configHash: w.configHash, startedAt: Date.now(), child: true, startedKey: "" };
     live.set(w.id, t);
-    child.on("exit", (code, signal) => ended(t, code, signal));
+    void child.then((result) => ended(t, result.signal ? null : (result.exitCode ?? null), result.signal ?? null));
     log.write(`${w.id} started (pid ${child.pid})`);
   };
 
@@ -189,7 +219,7 @@ export async function runSupervisor(dir: string): Promise<void> {
       records.delete(t.id); // a new configuration starts with a clean record
       stop(live.get(t.id)!, wanted.some((w) => w.id === t.id) ? "its configuration changed" : "it is no longer wanted");
     }
-    for (const w of decision.start) start(w);
+    for (const w of decision.start) await start(w);
     for (const w of wanted) {
       const r = records.get(w.id);
       const supervision: Supervision = {
@@ -215,18 +245,11 @@ export async function runSupervisor(dir: string): Promise<void> {
       .catch((error: Error) => log.write(`supervisor: ${error.message}`))
       .finally(() => (busy = false));
   };
-  // A new or removed configuration is acted on at once; the tick catches what the watch misses. The
-  // states and records written in the folder are not configurations: they do not wake it.
-  const watcher = watch(dir, { recursive: true }, (_event, name) => {
-    if (name && /\.json$/.test(name) && !/\.(state|supervision)\.json$/.test(name)) run();
-  });
-  watcher.on("error", () => undefined);
   const timer = setInterval(() => {
     run();
     if (Date.now() - idleSince > IDLE_EXIT_MS) {
       log.write("supervisor: nothing to supervise; ending");
       clearInterval(timer);
-      watcher.close();
       void log.close().then(() => process.exit(0));
     }
   }, TICK_MS);

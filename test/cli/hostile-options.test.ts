@@ -37,7 +37,19 @@ const HOSTILE: Record<string, string[]> = {
   installHelm: ["no", ...CONTROL],
   installDockerCli: ["yes", ...CONTROL],
   dockerVersion: ["28.2.2/../../x", "28.2.2 x", "v", ...CONTROL],
-  downloadMirror: ["ftp://mirror.test", "http://a b/", "mirror.test", "file:///etc", "http://mirror.test/$(id)", ...CONTROL],
+  downloadMirror: [
+    "ftp://mirror.test",
+    "http://a b/",
+    "mirror.test",
+    "file:///etc",
+    "http://mirror.test/$(id)",
+    // Plain http: without allowInsecureMirror, and to a public address (refused even with it).
+    "http://127.0.0.1:8080",
+    "http://mirror.test:8080",
+    "http://127.0.0.1@mirror.test/",
+    ...CONTROL,
+  ],
+  allowInsecureMirror: ["yes", "1", ...CONTROL],
 };
 
 const upper = (name: string) => name.toUpperCase();

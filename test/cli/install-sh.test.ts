@@ -1,3 +1,9 @@
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 
@@ -14,6 +20,23 @@ async function bash(script: string, env: Record<string, string> = {}) {
     extendEnv: false,
     reject: false,
   });
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** A download mirror over plain http on 127.0.0.1, serving `files` (URL path -> body); every other path is a 404. */
+async function withMirror<T>(files: Record<string, string> | ((path: string) => string | undefined), use: (url: string) => Promise<T>): Promise<T> {
+  const server = createServer((req, res) => {
+    const body = typeof files === "function" ? files(req.url ?? "") : files[req.url ?? ""];
+    res.statusCode = body === undefined ? 404 : 200;
+    res.end(body ?? "");
+  });
+  await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+  try {
+    return await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  } finally {
+    server.close();
+  }
 }
 
 describe("install.sh", () => {
@@ -59,15 +82,15 @@ describe("install.sh", () => {
     const out = await bash(
       "ARCH=arm64; resolve_versions; for t in kind:v0.31.0 kubectl:v1.35.0 docker:28.2.2 flux:v2.9.5 helm:v4.3.0; do download_url ${t%%:*} ${t#*:}; done",
       {
-        DOWNLOADMIRROR: "http://mirror.test:8080/",
+        DOWNLOADMIRROR: "https://mirror.test:8080/",
       },
     );
     expect(out.stdout.split("\n")).toEqual([
-      "http://mirror.test:8080/kind/v0.31.0/kind-linux-arm64",
-      "http://mirror.test:8080/kubectl/v1.35.0/kubectl-linux-arm64",
-      "http://mirror.test:8080/docker/28.2.2/docker-linux-arm64.tgz",
-      "http://mirror.test:8080/flux/v2.9.5/flux-linux-arm64.tar.gz",
-      "http://mirror.test:8080/helm/v4.3.0/helm-linux-arm64.tar.gz",
+      "https://mirror.test:8080/kind/v0.31.0/kind-linux-arm64",
+      "https://mirror.test:8080/kubectl/v1.35.0/kubectl-linux-arm64",
+      "https://mirror.test:8080/docker/28.2.2/docker-linux-arm64.tgz",
+      "https://mirror.test:8080/flux/v2.9.5/flux-linux-arm64.tar.gz",
+      "https://mirror.test:8080/helm/v4.3.0/helm-linux-arm64.tar.gz",
     ]);
   });
 
@@ -82,5 +105,68 @@ describe("install.sh", () => {
     expect(out.stdout.split("\n")).toContain("clusterName=kind");
     expect(out.stdout.split("\n")).toContain("apiServerPort=auto");
     expect(out.stdout.split("\n")).toContain("installDockerCli=true");
+  });
+});
+
+describe("install.sh with a download mirror", () => {
+  const INSECURE_LOCAL = (url: string) => ({ DOWNLOADMIRROR: url, ALLOWINSECUREMIRROR: "true" });
+
+  it("refuses a pinned version that matches only the mirror's .sha256: the pin wins", async () => {
+    const forged = "#!/bin/sh\necho not the kind v0.30.0 release\n";
+    const dest = join(mkdtempSync(join(tmpdir(), "install-sh-")), "kind");
+    const out = await withMirror(
+      { "/kind/v0.30.0/kind-linux-amd64": forged, "/kind/v0.30.0/kind-linux-amd64.sha256": `${sha256(forged)}  kind-linux-amd64\n` },
+      (url) => bash(`ARCH=amd64; resolve_versions; fetch_verified kind v0.30.0 ${dest}`, INSECURE_LOCAL(url)),
+    );
+    expect(out.exitCode, out.stdout).toBe(1);
+    expect(out.stderr).toMatch(
+      /checksum mismatch for kind v0\.30\.0 from http:\/\/127\.0\.0\.1:\d+\/kind\/v0\.30\.0\/kind-linux-amd64: expected 517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889, got /,
+    );
+    expect(existsSync(dest)).toBe(false);
+  });
+
+  it("expects every pinned version's own hash, whatever the mirror's .sha256 says", async () => {
+    // Every .sha256 the mirror could be asked for names a forged digest.
+    const forged = (path: string) => (path.endsWith(".sha256") ? `${"0".repeat(64)}  forged\n` : undefined);
+    const out = await withMirror(forged, (url) =>
+      bash(
+        `resolve_versions; for key in "\${!PINNED_SHA256[@]}"; do
+           tool=\${key%%-*}; ARCH=\${key##*-}; version=\${key#"$tool-"}; version=\${version%"-$ARCH"}
+           echo "$key $(expected_sha256 "$tool" "$version" "$(download_url "$tool" "$version")")"
+         done | sort`,
+        INSECURE_LOCAL(url),
+      ),
+    );
+    expect(out.exitCode, out.stderr).toBe(0);
+    const pins = [...readFileSync(INSTALL, "utf8").matchAll(/^\s+\[([a-z]+-v?[0-9.]+-(?:amd64|arm64))\]="([0-9a-f]{64})"$/gm)]
+      .map((m) => `${m[1]} ${m[2]}`)
+      .sort();
+    expect(pins).toHaveLength(10);
+    expect(out.stdout.split("\n")).toEqual(pins);
+  });
+
+  it("checks a version it does not pin against the mirror's .sha256", async () => {
+    const binary = "#!/bin/sh\necho kind v0.31.0\n";
+    const dir = mkdtempSync(join(tmpdir(), "install-sh-"));
+    const files = { "/kind/v0.31.0/kind-linux-amd64": binary, "/kind/v0.31.0/kind-linux-amd64.sha256": `${sha256(binary)}  kind-linux-amd64\n` };
+    const good = await withMirror(files, (url) => bash(`ARCH=amd64; resolve_versions; fetch_verified kind v0.31.0 ${dir}/good`, INSECURE_LOCAL(url)));
+    expect(good.exitCode, good.stderr).toBe(0);
+    expect(readFileSync(join(dir, "good"), "utf8")).toBe(binary);
+    const tampered = { ...files, "/kind/v0.31.0/kind-linux-amd64": `${binary}tampered` };
+    const bad = await withMirror(tampered, (url) => bash(`ARCH=amd64; resolve_versions; fetch_verified kind v0.31.0 ${dir}/bad`, INSECURE_LOCAL(url)));
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain(`expected ${sha256(binary)}, got ${sha256(`${binary}tampered`)}`);
+  });
+
+  it("downloads over plain http only from a mirror the user allowed it for", async () => {
+    const files = { "/file": "served" };
+    const allowed = await withMirror(files, (url) => bash(`resolve_versions; curl_get ${url}/file`, INSECURE_LOCAL(url)));
+    expect(allowed.stdout, allowed.stderr).toBe("served");
+    const https = await withMirror(files, (url) => bash(`resolve_versions; curl_get ${url}/file`, { DOWNLOADMIRROR: "https://mirror.test" }));
+    expect(https.exitCode).not.toBe(0);
+    expect(https.stdout).toBe("");
+    const upstream = await withMirror(files, (url) => bash(`resolve_versions; curl_get ${url}/file`));
+    expect(upstream.exitCode).not.toBe(0);
+    expect(upstream.stdout).toBe("");
   });
 });

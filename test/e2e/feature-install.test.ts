@@ -41,10 +41,8 @@ describe("Feature install (devcontainer up, offline mirror)", () => {
     const mirrorDir = testbed.mirrorDir ?? join(testbed.kind, "..", "..", "mirror");
     const expected = async (path: string) => (await readFile(join(mirrorDir, `${path}.sha256`), "utf8")).split(/\s+/)[0];
     const installed = (await sh(project, "sha256sum /usr/local/bin/kind /usr/local/bin/kubectl | cut -d' ' -f1")).stdout.split("\n");
-    expect(installed).toEqual([
-      await expected(`kind/${testbed.kindVersion}/kind-linux-amd64`),
-      await expected(`kubectl/${testbed.kubernetesVersion}/kubectl-linux-amd64`),
-    ]);
+    const { kindVersion, kubectlVersion } = testbed.featureOptions;
+    expect(installed).toEqual([await expected(`kind/${kindVersion}/kind-linux-amd64`), await expected(`kubectl/${kubectlVersion}/kubectl-linux-amd64`)]);
   });
 
   it("installs kind and kubectl at the requested versions", async () => {
@@ -88,33 +86,54 @@ describe("Feature install (devcontainer up, offline mirror)", () => {
   });
 });
 
-describe("a corrupt download", () => {
+/**
+ * Builds a project whose downloads come from a copy of the test bed's mirror, changed by `alter`,
+ * served over plain http on the default bridge; returns the build's result and the mirror's URL.
+ */
+async function buildFromMirror(alter: (mirror: string) => Promise<void>, options: Record<string, string | boolean> = {}) {
+  const mirror = await mkdtemp(join(tmpdir(), "bad-mirror-"));
+  await cp(testbed.mirrorDir ?? join(testbed.kind, "..", "..", "mirror"), mirror, { recursive: true });
+  await alter(mirror);
+  const image = await ensureBusyboxImage();
+  const server = await execa("docker", ["run", "-d", "--rm", "-v", `${mirror}:/srv:ro`, image, "httpd", "-f", "-p", "8080", "-h", "/srv"]);
+  const id = server.stdout.trim();
+  cleanup.push(id);
+  const url = `http://${(await execa("docker", ["inspect", "-f", "{{.NetworkSettings.IPAddress}}", id])).stdout.trim()}:8080`;
+  const project = await makeProject({
+    image: testbed.baseImage,
+    options: { ...testbed.featureOptions, createCluster: false, downloadMirror: url, ...options },
+  });
+  const result = await devcontainerUp(project);
+  cleanup.push(result.containerId);
+  // The classic builder leaves the container of the step that failed behind (exited): not ours to keep.
+  const leftovers = await execa("docker", ["ps", "-aq", "--filter", "status=exited", "--filter", `since=${id}`]);
+  cleanup.push(...leftovers.stdout.split("\n").filter(Boolean));
+  return { result, url };
+}
+
+describe("a corrupt or substituted download", () => {
   it("fails the build with a clear checksum message", async () => {
     // A mirror that serves a tampered kind binary beside the genuine checksum.
-    const mirror = await mkdtemp(join(tmpdir(), "bad-mirror-"));
-    const source = new URL(testbed.mirrorUrl);
-    const original = testbed.mirrorDir ?? join(testbed.kind, "..", "..", "mirror");
-    await cp(original, mirror, { recursive: true });
-    const kindFile = join(mirror, "kind", testbed.kindVersion, "kind-linux-amd64");
-    await writeFile(kindFile, Buffer.concat([await readFile(kindFile), Buffer.from("tampered")]));
-    const image = await ensureBusyboxImage();
-    const server = await execa("docker", ["run", "-d", "--rm", "-v", `${mirror}:/srv:ro`, image, "httpd", "-f", "-p", "8080", "-h", "/srv"]);
-    const id = server.stdout.trim();
-    cleanup.push(id);
-    const ip = (await execa("docker", ["inspect", "-f", "{{.NetworkSettings.IPAddress}}", id])).stdout.trim();
-    const bad = await makeProject({
-      image: testbed.baseImage,
-      options: { ...testbed.featureOptions, createCluster: false, downloadMirror: `http://${ip}:8080` },
+    const kindVersion = String(testbed.featureOptions.kindVersion);
+    const { result, url } = await buildFromMirror(async (mirror) => {
+      const kindFile = join(mirror, "kind", kindVersion, "kind-linux-amd64");
+      await writeFile(kindFile, Buffer.concat([await readFile(kindFile), Buffer.from("tampered")]));
     });
-    const result = await devcontainerUp(bad);
-    cleanup.push(result.containerId);
-    // The classic builder leaves the container of the step that failed behind (exited): not ours to keep.
-    const leftovers = await execa("docker", ["ps", "-aq", "--filter", "status=exited", "--filter", `since=${id}`]);
-    cleanup.push(...leftovers.stdout.split("\n").filter(Boolean));
-    expect(source.protocol).toBe("http:");
     expect(result.exitCode).not.toBe(0);
-    expect(result.output).toMatch(/checksum mismatch for kind v\d+\.\d+\.\d+ from http:\/\/[\d.]+:8080\/kind\//);
+    expect(result.output).toContain(`checksum mismatch for kind ${kindVersion} from ${url}/kind/`);
     expect(result.output).toContain("nothing was installed");
+  });
+
+  it("refuses a binary the mirror serves as a pinned version (kind v0.30.0), even with a matching .sha256: the pin wins", async () => {
+    // The test bed's own kind build, published as the pinned version with its own (correct) digest.
+    const { result, url } = await buildFromMirror(
+      (mirror) => cp(join(mirror, "kind", String(testbed.featureOptions.kindVersion)), join(mirror, "kind", "v0.30.0"), { recursive: true }),
+      { kindVersion: "v0.30.0" },
+    );
+    expect(result.exitCode).not.toBe(0);
+    expect(result.output).toContain(
+      `checksum mismatch for kind v0.30.0 from ${url}/kind/v0.30.0/kind-linux-amd64: expected 517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889`,
+    );
   });
 });
 

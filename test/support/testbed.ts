@@ -12,7 +12,20 @@ export interface Testbed {
   /** The folder the mirror serves (beside the binaries when the test bed does not name it). */
   mirrorDir?: string;
   dockerVersion: string;
-  featureOptions: Record<string, string>;
+  /**
+   * The options that install the Feature from the mirror: its URL with allowInsecureMirror (plain http
+   * on the Docker bridge), and the versions it serves the test bed's builds under (lib.sh's
+   * mirror_version, e.g. v0.30.0-testbed), which install.sh does not pin.
+   */
+  featureOptions: Record<string, string | boolean>;
+  /** The sops CLI (scripts/testbed/apps.sh); set SOPS_DISABLE_VERSION_CHECK=1, it asks GitHub otherwise. */
+  sops: string;
+  /** Debian's age-keygen, for the age keys sops encrypts to. */
+  ageKeygen: string;
+  /** Traefik's image, in the host's Docker (not in the node image: load it into a cluster). */
+  traefikImage: string;
+  /** The Gateway API CRDs (standard channel) at the version Traefik requires, one YAML stream. */
+  gatewayApiCrds: string;
 }
 
 export const TESTBED_FILE = process.env.KIND_CLUSTER_TESTBED_FILE ?? ".testbed/testbed.json";

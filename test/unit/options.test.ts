@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import feature from "../../features/src/kind-cluster/devcontainer-feature.json" with { type: "json" };
+import { ZoneError } from "../../src/errors.js";
 import {
   clusterLayer,
   declaredClusters,
@@ -149,3 +150,65 @@ describe("several clusters and a chosen port", () => {
     });
   });
 });
+
+describe("downloadMirror: https, or plain http to a loopback or private address with allowInsecureMirror", () => {
+  const FROM = "the Feature's options in devcontainer.json";
+  const mirror = (downloadMirror: string, allowInsecureMirror?: string) =>
+    resolveSettings([{ origin: () => FROM, values: { downloadMirror, ...(allowInsecureMirror === undefined ? {} : { allowInsecureMirror }) } }]);
+
+  it.each(["https://mirror.example.com", "https://mirror.example.com:8443/tools/", "https://203.0.113.7/"])("accepts %s without any opt-in", (url) => {
+    expect(mirror(url).downloadMirror).toBe(url);
+  });
+
+  it.each(["http://127.0.0.1:8080", "http://10.0.0.1:8080"])("refuses %s without allowInsecureMirror, naming both options and the fix", (url) => {
+    const attempt = () => mirror(url);
+    expect(attempt).toThrowError(`option downloadMirror=${JSON.stringify(url)} (from ${FROM}) is not valid`);
+    expect(attempt).toThrowError(/plain http/);
+    expect(refusal(attempt).fix).toMatch(/https:\/\/ mirror.*allowInsecureMirror/);
+  });
+
+  it.each([
+    "http://mirror.example.com",
+    "http://203.0.113.7:8080",
+    "http://8.8.8.8/",
+    "http://172.32.0.1",
+    "http://192.169.0.1",
+    "http://[2001:db8::1]/",
+    "http://[fe80::1]/",
+    "http://127.0.0.1@mirror.example.com/",
+    "http://0x7f.1/",
+    "http://127.0.0.1./",
+    "http://[::ffff:127.0.0.1]/",
+    "http://localhost.example.com/",
+  ])("refuses %s even with allowInsecureMirror: a public address, or one not written plainly", (url) => {
+    const attempt = () => mirror(url, "true");
+    expect(attempt).toThrowError(`option downloadMirror=${JSON.stringify(url)} (from ${FROM}) is not valid`);
+    expect(attempt).toThrowError(/loopback or private address/);
+  });
+
+  it.each([
+    "http://127.0.0.1:8080",
+    "http://127.10.0.1/",
+    "http://10.1.2.3:8080/mirror",
+    "http://172.16.0.1",
+    "http://172.17.0.2:8080",
+    "http://172.31.255.254",
+    "http://192.168.1.10",
+    "http://localhost:8080",
+    "http://[::1]:8080",
+    "http://[fd00::1]/",
+    "http://[fc12:3456::1]:8080",
+  ])("accepts %s with allowInsecureMirror", (url) => {
+    expect(mirror(url, "true")).toMatchObject({ downloadMirror: url, allowInsecureMirror: true });
+  });
+});
+
+function refusal(attempt: () => unknown): ZoneError {
+  try {
+    attempt();
+  } catch (error) {
+    if (error instanceof ZoneError) return error;
+    throw error;
+  }
+  throw new Error("not refused");
+}

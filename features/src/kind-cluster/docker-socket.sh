@@ -6,20 +6,54 @@
 # It never fails the container start: problems are logged and `kind-cluster up` reports them.
 HOST_SOCKET=/var/run/kind-cluster/docker-host.sock
 SOCKET=/var/run/docker.sock
-LOG=/tmp/kind-cluster-docker-socket.log
-OPTIONS=/usr/local/share/kind-cluster/options.env
+# Run as root (as it usually is), it logs in a folder only root can write, so no other user can plant
+# a symlink there or swap the file between our check and our write (as anyone could in /tmp).
+LOG_DIR=/var/log/kind-cluster
+LOG=$LOG_DIR/docker-socket.log
+# The remote user, written in by install.sh (empty: this copy was not installed by it).
+REMOTE_USER=''
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"; else return 1; fi
 }
 
-remote_user() {
-  sed -n 's/^remoteUser=//p' "$OPTIONS" 2>/dev/null | head -n 1
+# root_only DIR: DIR is a real folder (not a symlink), owned by root, that no one else may write to.
+root_only() {
+  [ -d "$1" ] && [ ! -L "$1" ] && [ "$(stat -c %u "$1")" = 0 ] && [ $((0$(stat -c %a "$1") & 022)) -eq 0 ]
 }
 
-socket_in_use() {
-  # Another Feature (docker-outside-of-docker) or the image already provides a socket: keep it.
-  [ -S "$SOCKET" ] || [ -L "$SOCKET" ]
+# log_safe: the log's folder (made if missing) is root's alone, and the log is a plain file or absent.
+log_safe() {
+  mkdir -p -m 0755 "$LOG_DIR" 2>/dev/null
+  root_only "${LOG_DIR%/*}" && root_only "$LOG_DIR" && [ ! -L "$LOG" ] && { [ ! -e "$LOG" ] || [ -f "$LOG" ]; }
+}
+
+# open_log: file descriptor 3 becomes the log, or the container's own output (stderr) when the log
+# cannot be written safely. `command` keeps a failed redirection from ending the script (and with it
+# the container's start).
+open_log() {
+  if [ "$(id -u)" -ne 0 ]; then
+    why="the entrypoint is not running as root"
+  elif ! log_safe; then
+    why="$LOG_DIR or the log in it is not root's alone"
+  elif command exec 3>>"$LOG"; then
+    return 0
+  else
+    why="it cannot be opened"
+  fi
+  echo "kind-cluster: not logging to $LOG ($why); messages follow here" >&2
+  LOG="the container's output"
+  command exec 3>&2 || command exec 3>/dev/null
+}
+
+# Present: anything at $SOCKET, a dangling symlink included.
+socket_present() {
+  [ -e "$SOCKET" ] || [ -L "$SOCKET" ]
+}
+
+# Our own proxy socket from an earlier start: a socket (not a symlink) owned by the remote user.
+own_proxy_socket() {
+  [ -S "$SOCKET" ] && [ ! -L "$SOCKET" ] && [ "$(stat -c %U "$SOCKET")" = "$1" ]
 }
 
 setup_socket() {
@@ -27,19 +61,19 @@ setup_socket() {
     echo "no Docker socket mounted at $HOST_SOCKET; leaving $SOCKET alone"
     return 0
   fi
-  user="$(remote_user)"
-  if [ -z "$user" ] || [ "$user" = root ]; then
-    socket_in_use || as_root ln -s "$HOST_SOCKET" "$SOCKET"
+  user=$REMOTE_USER
+  # Another Feature (docker-outside-of-docker) or the image may already provide the socket: keep it.
+  if socket_present && ! { [ -n "$user" ] && [ "$user" != root ] && own_proxy_socket "$user"; }; then
+    echo "$SOCKET already exists and is not our proxy socket; leaving it alone"
     return 0
   fi
-  # Our own proxy socket from an earlier start is owned by the user; anything else is not ours.
-  if socket_in_use && [ ! -L "$SOCKET" ] && [ "$(stat -c %U "$SOCKET")" != "$user" ]; then
-    echo "$SOCKET already exists and is not ours; leaving it alone"
+  if [ -z "$user" ] || [ "$user" = root ]; then
+    as_root ln -s "$HOST_SOCKET" "$SOCKET"
     return 0
   fi
   if ! command -v socat >/dev/null 2>&1; then
     echo "socat is missing; $user can use Docker only if it is in the socket's group"
-    socket_in_use || as_root ln -s "$HOST_SOCKET" "$SOCKET"
+    socket_present || as_root ln -s "$HOST_SOCKET" "$SOCKET"
     return 0
   fi
   as_root rm -f "$SOCKET"
@@ -47,9 +81,10 @@ setup_socket() {
   # and then streams the output; socat's default (0.5 s) cut such streams short and kind's
   # `docker exec ... kubeadm init` then "succeeded" at once with no output.
   # No shell in between: the user name (validated by the CLI when install.sh recorded it) stays one argument.
-  as_root nohup socat -t 86400 "UNIX-LISTEN:$SOCKET,fork,mode=660,user=$user,backlog=128" "UNIX-CONNECT:$HOST_SOCKET" >>"$LOG" 2>&1 &
+  as_root nohup socat -t 86400 "UNIX-LISTEN:$SOCKET,fork,mode=660,user=$user,backlog=128" "UNIX-CONNECT:$HOST_SOCKET" >&3 2>&3 3>&- &
   echo "socat proxy: $SOCKET (owner $user) -> $HOST_SOCKET"
 }
 
-setup_socket >>"$LOG" 2>&1 || echo "kind-cluster: Docker socket set-up failed; see $LOG" >&2
-exec "$@"
+open_log
+setup_socket >&3 2>&3 || echo "kind-cluster: Docker socket set-up failed; see $LOG" >&2
+exec "$@" 3>&-

@@ -18,8 +18,9 @@ declare -A DEFAULT_VERSION=(
 
 # sha256 of the pinned downloads, as published upstream (kind, kubectl, flux and helm publish checksum
 # files beside each release; Docker publishes none for its static builds, so its pins were taken from
-# several independent projects that pin the same archive). Other versions use the checksum file
-# published beside the download; a download mirror serves its own.
+# several independent projects that pin the same archive). A pinned version is checked against this
+# table wherever it comes from, a download mirror included, so no mirror can substitute it. Other
+# versions use the checksum file published beside the download, or the mirror's own.
 declare -A PINNED_SHA256=(
   [kind-v0.30.0-amd64]="517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889"
   [kind-v0.30.0-arm64]="7ea2de9d2d190022ed4a8a4e3ac0636c8a455e460b9a13ccf19f15d07f4f00eb"
@@ -127,8 +128,12 @@ version_of() {
 }
 
 DOWNLOAD_MIRROR=""
+# TLS only, redirects included, except from a plain-http mirror the user allowed (the options' rules
+# accept one only with allowInsecureMirror, at a loopback or private address).
+CURL_PROTOCOLS="=https"
 resolve_versions() {
   DOWNLOAD_MIRROR="${OPT[downloadMirror]}"
+  if [[ "$DOWNLOAD_MIRROR" == http://* && "${OPT[allowInsecureMirror]}" == true ]]; then CURL_PROTOCOLS="=http,https"; fi
   KIND_VERSION="$(version_of kind)"
   KUBECTL_VERSION="$(version_of kubectl)"
   DOCKER_VERSION="$(version_of docker)"
@@ -165,18 +170,22 @@ download_url() {
 # Docker names its static build folders after the kernel's architecture names.
 uname_arch() { if [[ "$ARCH" == amd64 ]]; then echo x86_64; else echo aarch64; fi; }
 
-# The digest a download must have: the mirror's checksum file, our pinned table, or upstream's file.
+# curl_get URL [curl options...]: every download goes through here.
+curl_get() { curl -fsSL --retry 3 --proto "$CURL_PROTOCOLS" --proto-redir "$CURL_PROTOCOLS" "$@"; }
+
+# The digest a download must have: our pinned table whenever it has the version (a mirror cannot
+# override it), else the mirror's checksum file, else upstream's.
 expected_sha256() {
   local tool=$1 version=$2 url=$3 pinned="${PINNED_SHA256[$1-$2-$ARCH]:-}"
-  if [[ -n "$DOWNLOAD_MIRROR" ]]; then
-    curl -fsSL --retry 3 "$url.sha256" | awk '{print $1; exit}'
-  elif [[ -n "$pinned" ]]; then
+  if [[ -n "$pinned" ]]; then
     echo "$pinned"
+  elif [[ -n "$DOWNLOAD_MIRROR" ]]; then
+    curl_get "$url.sha256" | awk '{print $1; exit}'
   else
     case "$tool" in
-      kind | helm) curl -fsSL --retry 3 "$url.sha256sum" | awk '{print $1; exit}' ;;
-      kubectl) curl -fsSL --retry 3 "$url.sha256" | awk '{print $1; exit}' ;;
-      flux) curl -fsSL --retry 3 "${url%/*}/flux_${version#v}_checksums.txt" | awk -v f="${url##*/}" '$2 == f {print $1; exit}' ;;
+      kind | helm) curl_get "$url.sha256sum" | awk '{print $1; exit}' ;;
+      kubectl) curl_get "$url.sha256" | awk '{print $1; exit}' ;;
+      flux) curl_get "${url%/*}/flux_${version#v}_checksums.txt" | awk -v f="${url##*/}" '$2 == f {print $1; exit}' ;;
       docker) die "Docker publishes no checksums for its static builds, so only the pinned Docker CLI ${DEFAULT_VERSION[docker]} (dockerVersion latest) can be verified; choose it, or serve docker/$version/ from a downloadMirror with its .sha256." ;;
     esac
   fi
@@ -189,7 +198,7 @@ fetch_verified() {
   expected="$(expected_sha256 "$tool" "$version" "$url")" || die "could not get the sha256 of $tool $version (from ${DOWNLOAD_MIRROR:-upstream}); check the version and the network or mirror."
   [[ "$expected" =~ ^[0-9a-f]{64}$ ]] || die "no valid sha256 for $tool $version (got '${expected}'); check the version, or the mirror's $url.sha256."
   log "downloading $tool $version ($ARCH) from $url"
-  curl -fsSL --retry 3 -o "$dest" "$url" || die "download of $tool $version failed: $url"
+  curl_get "$url" -o "$dest" || die "download of $tool $version failed: $url"
   actual="$(sha256sum "$dest" | awk '{print $1}')"
   if [[ "$actual" != "$expected" ]]; then
     rm -f "$dest"
@@ -255,7 +264,6 @@ install_cli() {
   mkdir -p "$SHARE_DIR"
   cp -r "$FEATURE_DIR/dist" "$SHARE_DIR/dist"
   chmod -R a+rX "$SHARE_DIR/dist"
-  install -m 0755 "$FEATURE_DIR/docker-socket.sh" "$SHARE_DIR/docker-socket.sh"
   cat >/usr/local/bin/kind-cluster <<WRAPPER
 #!/bin/sh
 exec "$NODE_BIN" "$SHARE_DIR/dist/kind-cluster.mjs" "\$@"
@@ -266,6 +274,13 @@ WRAPPER
 # The hooks read these (they never see Feature options); KIND_CLUSTER_* variables override them at run time.
 write_options() {
   "$NODE_BIN" "$CLI" options --feature-env --remote-user "$REMOTE_USER" --write >/dev/null
+}
+
+# The container-start entrypoint, with the remote user written in (write_options has just validated
+# the name: a user name as useradd accepts it, so it is one plain word).
+install_socket_entrypoint() {
+  sed "s/^REMOTE_USER=.*/REMOTE_USER='$REMOTE_USER'/" "$FEATURE_DIR/docker-socket.sh" >"$SHARE_DIR/docker-socket.sh"
+  chmod 0755 "$SHARE_DIR/docker-socket.sh"
 }
 
 # A non-root remote user reaches the host's socket through a proxy the entrypoint starts (socat).
@@ -289,6 +304,7 @@ main() {
   install_socket_proxy
   install_cli
   write_options
+  install_socket_entrypoint
   log "installed kind $KIND_VERSION, kubectl $KUBECTL_VERSION, flux $FLUX_VERSION, kind-cluster $(/usr/local/bin/kind-cluster --version | awk '{print $2}'); the cluster starts with the container."
 }
 
