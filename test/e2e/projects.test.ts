@@ -237,7 +237,7 @@ describe("the owner gone", () => {
     );
     await waitFor(gamma, "gamma's repository applied", `kubectl get configmap gamma -o jsonpath='{.data.value}'`, (o) => o === "from gamma");
     await setGitIdentity(gamma);
-    await commitFiles(gamma, "gamma's commit", { "clusters/dev/gamma.yaml": configMapYaml("gamma", "gamma owns it") });
+    await commitFiles(gamma, "a commit of gamma", { "clusters/dev/gamma.yaml": configMapYaml("gamma", "gamma owns it") });
     await waitFor(gamma, "gamma's commit applied", `kubectl get configmap gamma -o jsonpath='{.data.value}'`, (o) => o === "gamma owns it");
   });
 });
