@@ -19,13 +19,14 @@ export async function setGitIdentity(dir: string): Promise<void> {
   await sh(dir, "git config --global user.name dev && git config --global user.email dev@example.test");
 }
 
+/** A word for sh: single-quoted, its own single quotes kept. */
+const quoted = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+
 /** Writes files in the workspace and commits them, in the dev container, as the developer. */
 export async function commitFiles(dir: string, message: string, files: Record<string, string>): Promise<void> {
-  const writes = Object.entries(files).map(([path, text]) => `mkdir -p "$(dirname '${path}')" && printf '%s' '${text}' > '${path}'`);
-  const out = await sh(
-    dir,
-    `set -e; cd "$(git rev-parse --show-toplevel 2>/dev/null || pwd)"; ${[...writes, "git add -A", `git commit -q -m '${message}'`].join(" && ")}`,
-  );
+  const writes = Object.entries(files).map(([path, text]) => `mkdir -p "$(dirname ${quoted(path)})" && printf '%s' ${quoted(text)} > ${quoted(path)}`);
+  const script = [...writes, "git add -A", `git commit -q -m ${quoted(message)}`].join(" && ");
+  const out = await sh(dir, `set -e; cd "$(git rev-parse --show-toplevel 2>/dev/null || pwd)"; ${script}`);
   expect(out.exitCode, out.stderr).toBe(0);
 }
 
