@@ -192,7 +192,9 @@ describe("pause and resume", () => {
     await waitFor(alpha, "web Available", available, (o) => o === "1");
     const kubeconfig = (await sh(alpha, "sha256sum ~/.kube/config")).stdout;
 
+    const stopping = Date.now();
     const stopped = await sh(alpha, `kind-cluster stop --name ${ALPHA}`);
+    timings.push(`kind-cluster stop ${((Date.now() - stopping) / 1000).toFixed(1)}s`);
     ok(stopped);
     expect(stopped.stderr).toMatch(new RegExp(`✓ cluster +stopped ${ALPHA} \\(1 node\\)`));
     expect(stopped.stderr).toContain(`cluster ${ALPHA} is also used by project ${gamma}`);
@@ -207,6 +209,12 @@ describe("pause and resume", () => {
     const again = await sh(alpha, `kind-cluster up --name ${ALPHA}`);
     timings.push(`kind-cluster stop, then up back to Ready ${((Date.now() - start) / 1000).toFixed(1)}s`);
     ok(again);
+    console.log(
+      `[e2e] projects: up after stop:\n${again.stderr
+        .split("\n")
+        .filter((l) => /^ [✓✗] /.test(l))
+        .join("\n")}`,
+    );
     expect(again.stderr).toMatch(new RegExp(`✓ cluster +started ${ALPHA}`));
     expect((await sh(alpha, "curl -fsS http://127.0.0.1:5001/v2/_catalog")).stdout).toContain("pj-web");
     await waitFor(alpha, "web Available after the restart", available, (o) => o === "1");
