@@ -1,7 +1,7 @@
 // `npm run bench`: how much our hooks add to kind's own work, measured side by side on the test bed.
 // Every figure is the median of several runs, timed inside the dev container (zone 1) where the hooks
 // run. Prints a Markdown table and stores it in bench/RESULTS.md (`--no-write`: print only).
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { execa } from "execa";
 import { devcontainerUp, imageRefs, removeContainer, removeImages, removeProjectImages, sh } from "../test/support/devcontainer.js";
@@ -185,6 +185,26 @@ async function measure(): Promise<void> {
     met: restart <= 0.5 * recreate,
   });
 
+  console.error("[bench] pause: kind-cluster stop, then up back to Ready; the memory a stopped one-node cluster gives back");
+  const pause = await pauseLoop(dir, name, ours);
+  rows.push({
+    figure: "stopped cluster back to Ready via `kind-cluster stop`/`up`",
+    ours: pause.resume,
+    baseline: recreate,
+    baselineName: "delete + re-create",
+    target: "<= 0.5 x",
+    met: pause.resume <= 0.5 * recreate,
+  });
+  rows.push({
+    figure: "memory the host gets back when a one-node cluster is stopped (MemAvailable, after 3 s)",
+    ours: pause.freed / 1e6,
+    baseline: pause.nodeMemory / 1e6,
+    baselineName: "the node container's memory before the stop (`docker stats`)",
+    target: "(reported)",
+    met: true,
+    unit: "MB",
+  });
+
   console.error("[bench] registry inner loop: push to the local registry vs kind load docker-image");
   const loop = await registryLoop(dir, name);
   rows.push({
@@ -273,6 +293,41 @@ async function report(rows: Row[], containers: Array<string | undefined>, name: 
   const text = `# Benchmark\n\n${new Date().toISOString().slice(0, 10)}, ${machine}.\nMedians of ${RUNS} runs (${FAST_RUNS} for the fast figures, ${FAST_RUNS * 2} for start-up, ${LOOP_RUNS} for the inner loop, ${GITOPS_RUNS} commits), timed inside the dev container.\n\n${table}\n`;
   console.log(text);
   if (!process.argv.includes("--no-write") && !ONLY) await writeFile("bench/RESULTS.md", text);
+}
+
+/**
+ * Pause and resume: `kind-cluster stop`, the host's MemAvailable gained (against the node container's
+ * own memory before the stop), then `up` back to Ready, timed. Medians of RUNS.
+ */
+async function pauseLoop(dir: string, name: string, up: string): Promise<{ resume: number; freed: number; nodeMemory: number }> {
+  const freed: number[] = [];
+  const nodeMemory: number[] = [];
+  const resume = await sample(RUNS, async () => {
+    const [node] = await nodeContainers(name);
+    nodeMemory.push(await containerMemory(node!.id));
+    const before = await memAvailable();
+    await sh(dir, `kind-cluster stop --name ${name}`);
+    await new Promise((r) => setTimeout(r, 3000)); // the kernel settles the freed pages
+    freed.push((await memAvailable()) - before);
+    return timed(dir, up);
+  });
+  const mb = (xs: number[]) => xs.map((b) => (b / 1e6).toFixed(0)).join(", ");
+  console.error(`[bench]   stop/up: MemAvailable gained ${mb(freed)} MB; node memory ${mb(nodeMemory)} MB`);
+  return { resume, freed: median(freed), nodeMemory: median(nodeMemory) };
+}
+
+/** The host's MemAvailable, in bytes (the benchmark runs on the Docker host). */
+async function memAvailable(): Promise<number> {
+  const kb = /^MemAvailable:\s+(\d+) kB$/m.exec(await readFile("/proc/meminfo", "utf8"))?.[1];
+  return Number(kb) * 1024;
+}
+
+/** A container's memory use as `docker stats` reports it, in bytes. */
+async function containerMemory(id: string): Promise<number> {
+  const usage = (await execa("docker", ["stats", "--no-stream", "--format", "{{.MemUsage}}", id])).stdout.split("/")[0]!.trim();
+  const m = /^([\d.]+)\s*([KMG]i?B|B)$/.exec(usage);
+  const unit = { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9 }[m?.[2] ?? "B"] ?? 1;
+  return Number(m?.[1] ?? 0) * unit;
 }
 
 function configMap(value: string): string {

@@ -214,6 +214,10 @@ export interface KubeApi {
   apply(path: string, object: object, timeoutMs?: number): Promise<void>;
   /** A JSON merge patch (annotations, one field). */
   mergePatch(path: string, patch: object, timeoutMs?: number): Promise<void>;
+  /** Creates the object at `path`; false when one exists already (the API's own atomic claim). */
+  create(path: string, object: object, timeoutMs?: number): Promise<boolean>;
+  /** Replaces the object; false when it changed since the resourceVersion the object carries (or is gone). */
+  replace(path: string, object: object, timeoutMs?: number): Promise<boolean>;
   /** Deletes an object; one already gone is fine. */
   delete(path: string, timeoutMs?: number): Promise<void>;
   /**
@@ -246,6 +250,19 @@ export function kubeApi(endpoint: Endpoint): KubeApi {
     async mergePatch(path, patch, timeoutMs = 10_000) {
       const res = await apiRequest(endpoint, path, { method: "PATCH", body: JSON.stringify(patch), contentType: "application/merge-patch+json", timeoutMs });
       if (res.status !== 200) throw failed(`patch ${path}`, res);
+    },
+    async create(path, object, timeoutMs = 10_000) {
+      const collection = path.slice(0, path.lastIndexOf("/"));
+      const res = await apiRequest(endpoint, collection, { method: "POST", body: JSON.stringify(object), timeoutMs });
+      if (res.status === 409) return false;
+      if (res.status !== 201 && res.status !== 200) throw failed(`create ${path}`, res);
+      return true;
+    },
+    async replace(path, object, timeoutMs = 10_000) {
+      const res = await apiRequest(endpoint, path, { method: "PUT", body: JSON.stringify(object), timeoutMs });
+      if (res.status === 409 || res.status === 404) return false;
+      if (res.status !== 200) throw failed(`replace ${path}`, res);
+      return true;
     },
     async delete(path, timeoutMs = 10_000) {
       const res = await apiRequest(endpoint, path, { method: "DELETE", timeoutMs });

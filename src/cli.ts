@@ -4,6 +4,8 @@ import { isZoneError } from "./errors.js";
 import { contextName, kubeconfigPath } from "./kubeconfig/names.js";
 import { createLogger, debugEnabled } from "./log.js";
 import {
+  clusterLayer,
+  declaredClusters,
   DEFAULT_SETTINGS,
   describeOption,
   envLayer,
@@ -53,9 +55,15 @@ commands:
   up        create, adopt or start the cluster, patch the kubeconfig, wait until nodes are Ready
   status    the three zones at a glance (--json for machines)
   doctor    check every hop from this container to the API server, with a fix for each failure
+  stop      stop the cluster's nodes and this container's services for it, keeping everything
+            else (kubeconfig, registry, images, the cluster's state); \`up\` starts it again
   down      delete the cluster and its kubeconfig entries (other entries are kept); the local
             registry and its images stay unless --remove-registry
   options   the settings as the hooks see them, and where each came from
+
+up, status and stop act on every cluster of this container (clusterName and extraClusters; status
+also shows those brought up by hand); --name NAME acts on one, and brings up a new one beside them
+(its API port chosen as with apiServerPort auto, unless --port is given).
 
 flags (each overrides the Feature's option of the same name; so does its KIND_CLUSTER_* variable):
 ${flags.join("\n")}
@@ -94,7 +102,7 @@ function parseArgs(argv: readonly string[]): Parsed {
     else if (arg === "--version" || arg === "-v") parsed.command = "version";
     else if (arg === "--help" || arg === "-h") parsed.command = "help";
     else if (!arg.startsWith("-") && !parsed.command) parsed.command = arg;
-    else if (!arg.startsWith("-") && parsed.command in DAEMONS) parsed.positionals.push(arg);
+    else if (!arg.startsWith("-") && (parsed.command in DAEMONS || parsed.command === "watch")) parsed.positionals.push(arg);
     else throw new Error(`unknown argument ${arg}; see \`kind-cluster --help\``);
   }
   return parsed;
@@ -102,6 +110,10 @@ function parseArgs(argv: readonly string[]): Parsed {
 
 /** The options file install.sh wrote, the KIND_CLUSTER_* variables, then the flags: later layers win. */
 function settingsLayers(flags: Record<string, string>): SettingsLayer[] {
+  return [...recordedLayers(), flagLayer(flags)];
+}
+
+function recordedLayers(): SettingsLayer[] {
   const file = optionsFile();
   const layers: SettingsLayer[] = [];
   try {
@@ -109,12 +121,31 @@ function settingsLayers(flags: Record<string, string>): SettingsLayer[] {
   } catch {
     // No Feature install (running from a checkout): defaults, environment and flags only.
   }
-  layers.push(envLayer(process.env), flagLayer(flags));
+  layers.push(envLayer(process.env));
   return layers;
 }
 
 function loadSettings(flags: Record<string, string>): Settings {
   return resolveSettings(settingsLayers(flags));
+}
+
+/**
+ * The settings of each cluster a command acts on: with --name, that one; otherwise every cluster
+ * this container declares (clusterName, then extraClusters). A cluster other than clusterName takes
+ * its own name, API port (auto) and GitOps folder (clusterLayer); the other flags apply to each.
+ */
+function loadClusters(flags: Record<string, string>, only?: readonly string[]): Settings[] {
+  const { clusterName, ...rest } = flags;
+  const recorded = recordedLayers();
+  const layers = [...recorded, flagLayer(rest)];
+  const base = resolveSettings(layers);
+  const declared = declaredClusters(base, settingOrigins(layers).extraClusters).map((c) => c.name);
+  // A --name is checked on its own first, so a bad one is refused as the option would be, naming the flag.
+  const names = only ?? (clusterName === undefined ? declared : [resolveSettings([flagLayer({ clusterName })]).clusterName]);
+  return names.map((name) => {
+    const own = clusterLayer(base, name);
+    return resolveSettings([...recorded, ...(own ? [own] : []), flagLayer(flags)]);
+  });
 }
 
 /**
@@ -128,10 +159,13 @@ function optionsCommand(args: Parsed): number {
     const layers = settingsLayers(args.flags);
     const settings = resolveSettings(layers);
     const origins = settingOrigins(layers);
+    declaredClusters(settings, origins.extraClusters);
     process.stdout.write(RUN_TIME_OPTIONS.map((name) => `${`${name}=${String(settings[name])}`.padEnd(40)} (${origins[name]})\n`).join(""));
     return 0;
   }
-  const settings = resolveSettings([featureEnvLayer(process.env)]);
+  const env = featureEnvLayer(process.env);
+  const settings = resolveSettings([env]);
+  declaredClusters(settings, env.origin("extraClusters")); // extraClusters against clusterName: refused at build time as at run time
   if (args.write) {
     const extra: Record<string, string> = args.remoteUser === undefined ? {} : { remoteUser: parseUserName(args.remoteUser) };
     writeFileSync(optionsFile(), renderOptionsFile(settings, extra), { mode: 0o644 });
@@ -166,7 +200,16 @@ async function main(argv: readonly string[]): Promise<number> {
     await daemon.run(argument);
     return new Promise<number>(() => undefined); // it runs until it is stopped
   }
-  const settings = loadSettings(args.flags);
+  if (args.command === "watch") {
+    // Internal: the body of the stop watcher container (see watch.ts), started by `up` with stopWithContainer.
+    const [{ watch }, { dockerEngine }] = await Promise.all([import("./watch.js"), import("./engine/docker.js")]);
+    const [container] = args.positionals;
+    if (!container || args.positionals.length > 1) throw new Error("usage: kind-cluster watch <container id>");
+    await watch(dockerEngine(process.env), container, (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
+    return 0;
+  }
+  const clusters = loadClusters(args.flags);
+  const settings = clusters[0]!;
   const kubeconfig = kubeconfigPath(process.env);
   const logger = createLogger();
   const engines = async () => (await import("./engines.js")).realEngines(process.env);
@@ -177,27 +220,61 @@ async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       const [{ up }, { renderNodes }] = await Promise.all([import("./up/index.js"), import("./report.js")]);
-      const start = performance.now();
       // At container start the socket proxy may still be coming up: hooks wait longer than a person would.
       const dockerWaitMs = args.hook ? 60_000 : 5_000;
-      const result = await up({ ...(await engines()), settings, workspace: process.cwd(), kubeconfig, logger, dockerWaitMs });
-      logger.info(
-        `cluster ${settings.clusterName} is ready in ${((performance.now() - start) / 1000).toFixed(1)}s; context ${contextName(settings.clusterName)}`,
-      );
-      process.stdout.write(`${renderNodes(result.nodes ?? [])}\n`);
-      return 0;
+      const all = await engines();
+      let code = 0;
+      // One cluster after the other, each with its own context; one that fails does not keep the next from coming up.
+      for (const [i, cluster] of clusters.entries()) {
+        const start = performance.now();
+        if (clusters.length > 1) logger.info(`cluster ${cluster.clusterName}`);
+        try {
+          const context = { ...all, settings: cluster, workspace: process.cwd(), kubeconfig, logger, dockerWaitMs, makeCurrent: i === 0 };
+          const result = await up(context);
+          logger.info(
+            `cluster ${cluster.clusterName} is ready in ${((performance.now() - start) / 1000).toFixed(1)}s; context ${contextName(cluster.clusterName)}`,
+          );
+          process.stdout.write(`${renderNodes(result.nodes ?? [])}\n`);
+        } catch (error) {
+          if (clusters.length === 1) throw error;
+          code = Math.max(code, report(error, args.hook, cluster.strict));
+        }
+      }
+      return code;
     }
     case "status": {
-      const [{ renderStatus, statusOf }, { observeAll }] = await Promise.all([import("./status.js"), import("./observe.js")]);
-      const s = statusOf(settings, await observeAll(await engines(), settings, kubeconfig));
-      process.stdout.write(args.json ? `${JSON.stringify(s, null, 2)}\n` : `${renderStatus(s)}\n`);
-      return s.route.reachable ? 0 : 1;
+      const [{ renderStatus, statusOf }, { observeAll, clustersOfContainer }] = await Promise.all([import("./status.js"), import("./observe.js")]);
+      const all = await engines();
+      const shown = args.flags.clusterName
+        ? clusters
+        : loadClusters(
+            args.flags,
+            await clustersOfContainer(
+              all,
+              clusters.map((c) => c.clusterName),
+            ),
+          );
+      const statuses = [];
+      for (const cluster of shown) statuses.push(statusOf(cluster, await observeAll(all, cluster, kubeconfig)));
+      const [first, ...others] = statuses;
+      const json = others.length > 0 ? { ...first, otherClusters: others } : first;
+      process.stdout.write(args.json ? `${JSON.stringify(json, null, 2)}\n` : `${statuses.map(renderStatus).join("\n\n")}\n`);
+      return statuses.every((s) => s.route.reachable) ? 0 : 1;
     }
     case "doctor": {
       const [{ doctor }, { renderChecks }] = await Promise.all([import("./doctor.js"), import("./report.js")]);
       const checks = await doctor(await engines(), settings, kubeconfig);
       process.stdout.write(`${renderChecks(checks)}\n`);
       return checks.some((c) => c.state === "fail") ? 1 : 0;
+    }
+    case "stop": {
+      const { stop } = await import("./stop.js");
+      const all = await engines();
+      for (const cluster of clusters) {
+        if (clusters.length > 1) logger.info(`cluster ${cluster.clusterName}`);
+        await stop(all, cluster, logger);
+      }
+      return 0;
     }
     case "down": {
       const { down } = await import("./down.js");

@@ -1,5 +1,6 @@
 import { connect } from "node:net";
 import type { KubeApi } from "./apiserver.js";
+import { describeUser } from "./cluster/users.js";
 import { checkNodeRuns, clusterNames, type ClusterView } from "./cluster/view.js";
 import type { Engines } from "./engines.js";
 import { isZoneError, messageOf } from "./errors.js";
@@ -111,7 +112,7 @@ export async function doctor(engines: Engines, settings: Settings, kubeconfig: s
   add({
     zone: Z3,
     name: "api port",
-    state: api?.hostPort === settings.apiServerPort ? "ok" : "fail",
+    state: api && (settings.apiServerPort === "auto" || api.hostPort === settings.apiServerPort) ? "ok" : "fail",
     detail: api
       ? (exposureWarning(api.hostIp, api.hostPort) ?? `published on ${api.hostIp}:${api.hostPort} of the Docker host (loopback only)`)
       : "not published",
@@ -254,6 +255,17 @@ const GITOPS = "gitops";
 async function gitopsHops(engines: Engines, settings: Settings, api: KubeApi, cluster: ClusterView, o: FullObservation): Promise<Check[]> {
   const checks: Check[] = [];
   const fixUp = "run `kind-cluster up`";
+  const owner = o.gitops?.owner;
+  if (owner && !owner.ours)
+    return [
+      {
+        zone: GITOPS,
+        name: "owner",
+        state: "skip",
+        detail: `the loop belongs to ${describeUser(owner)}, which serves it; this container only uses the cluster`,
+        fix: "set clusterName for a cluster and loop of this project's own",
+      },
+    ];
   const engine = engines.gitops(settings.gitops);
   const { cli, installed } = await engine.versions(api);
   checks.push({

@@ -1,7 +1,7 @@
 import { observeCluster } from "./cluster/view.js";
 import type { Engines } from "./engines.js";
 import { contextName, removeEntry } from "./kubeconfig/index.js";
-import type { Logger } from "./log.js";
+import type { Logger, StageHandle } from "./log.js";
 import type { Settings } from "./options.js";
 import { REGISTRY_NAME, removeRegistry } from "./registry.js";
 import type { ServiceKey } from "./serve/daemon.js";
@@ -29,15 +29,7 @@ export async function down(
     const name = contextName(settings.clusterName);
     s.note(changed ? `removed ${name} from ${files.join(", ")}` : `nothing to remove in ${kubeconfig}`);
   });
-  await logger.stage("services", async (s) => {
-    const stopped = await stopAll(
-      engines,
-      (await engines.services.list({ cluster: settings.clusterName })).map((i) => i.key),
-    );
-    s.note(
-      stopped.length ? `stopped ${stopped.join(", ")} of ${settings.clusterName} in this container` : `none of ${settings.clusterName} ran in this container`,
-    );
-  });
+  await logger.stage("services", (s) => stopClusterServices(engines, settings.clusterName, s));
   if (options.removeRegistry)
     await logger.stage("registry", async (s) => {
       await stopAll(
@@ -48,8 +40,17 @@ export async function down(
     });
 }
 
+/** Stops this container's services for one cluster (`down`, `stop`), and says which ran. */
+export async function stopClusterServices(engines: Pick<Engines, "services">, cluster: string, s: StageHandle): Promise<void> {
+  const stopped = await stopAll(
+    engines,
+    (await engines.services.list({ cluster })).map((i) => i.key),
+  );
+  s.note(stopped.length ? `stopped ${stopped.join(", ")} of ${cluster} in this container` : `none of ${cluster} ran in this container`);
+}
+
 /** Stops each instance; returns the kinds of those that ran. */
-async function stopAll(engines: Engines, keys: readonly ServiceKey[]): Promise<string[]> {
+async function stopAll(engines: Pick<Engines, "services">, keys: readonly ServiceKey[]): Promise<string[]> {
   const stopped: string[] = [];
   for (const key of keys) if (await engines.services.stop(key)) stopped.push(key.instance === "default" ? key.kind : `${key.kind} ${key.instance}`);
   return stopped;

@@ -1,9 +1,10 @@
 import type { KubeApi } from "./apiserver.js";
-import { completion, observeCluster, type ClusterView, type Completion } from "./cluster/view.js";
+import { isUser } from "./cluster/users.js";
+import { clusterNames, completion, observeCluster, type ClusterView, type Completion } from "./cluster/view.js";
 import type { EngineInfo } from "./engine/engine.js";
 import type { Engines } from "./engines.js";
 import { messageOf, ZoneError } from "./errors.js";
-import type { GitOpsView } from "./gitops/engine.js";
+import type { GitOpsView, LoopOwner } from "./gitops/engine.js";
 import { readKubeconfig, type ClusterEntry } from "./kubeconfig/index.js";
 import type { Settings } from "./options.js";
 import { observeRegistry, type RegistryView } from "./registry.js";
@@ -49,6 +50,8 @@ interface RegistryObservation {
 
 interface GitOpsObservation {
   view?: GitOpsView;
+  /** Who owns the loop, and whether it is this container. */
+  owner?: LoopOwner & { ours: boolean };
   /** The workspace's HEAD commit, read from the repository the Git source service serves. */
   head?: string;
   source?: ServiceInstance<GitSourceConfig>;
@@ -87,6 +90,28 @@ export async function observe(engines: Engines, settings: Settings, kubeconfig: 
   const facts = routeFacts(settings.clusterName, cluster, result.docker.info, (await engines.self()).gateway);
   result.route = { facts, ...(await reachability(engines, settings, facts, result.kubeconfig.entry)) };
   return result;
+}
+
+/**
+ * The clusters of this dev container, for `status`: the declared ones (clusterName, extraClusters), then
+ * those it runs services for or is recorded as a user of (brought up by hand with --name).
+ */
+export async function clustersOfContainer(engines: Engines, declared: readonly string[]): Promise<string[]> {
+  const names = new Set(declared);
+  const extra = new Set<string>();
+  try {
+    for (const s of await engines.services.list()) if (s.key.cluster && !names.has(s.key.cluster)) extra.add(s.key.cluster);
+    const me = await (await engines.self()).identity();
+    if (me)
+      for (const name of await clusterNames(engines.container)) {
+        if (names.has(name) || extra.has(name)) continue;
+        const cp = (await observeCluster(engines.container, name)).controlPlane;
+        if (cp && (await isUser(engines.container.node(cp), me.container))) extra.add(name);
+      }
+  } catch {
+    // The engine does not answer: the declared clusters' observations say so.
+  }
+  return [...declared, ...[...extra].sort()];
 }
 
 /** The API through the kubeconfig's entry, when the observation found it reachable. */
@@ -129,7 +154,9 @@ async function gitopsPart(engines: Engines, settings: Settings, core: Observatio
   const api = entryApi(engines, core);
   if (!api) return { source, head, error: "the API server is not reachable" };
   try {
-    return { view: await engines.gitops(settings.gitops).observe(api), head, source };
+    const engine = engines.gitops(settings.gitops);
+    const [view, owner, me] = await Promise.all([engine.observe(api), engine.owner(api), engines.self().then((s) => s.identity())]);
+    return { view, head, source, owner: owner && { ...owner, ours: owner.container === me?.container } };
   } catch (error) {
     return { source, head, error: messageOf(error) };
   }

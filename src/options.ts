@@ -63,6 +63,36 @@ function isIPv4(text: string): boolean {
   return parts.length === 4 && parts.every((p) => DECIMAL.test(p) && Number(p) <= 255);
 }
 
+const CLUSTER_NAME_ACCEPTS = "lower-case letters, digits, '-' or '.', starting and ending with a letter or digit, at most 50 characters";
+const clusterNameOf = (t: string): Parsed<string> => (t.length <= 50 ? matching(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, t) : INVALID);
+const GITOPS_PATH_ACCEPTS = "a relative path inside the workspace repository, of letters, digits and . _ - /, without ..";
+const gitopsPathOf = (t: string): Parsed<string> =>
+  /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(t) && !t.split("/").includes("..") ? t.replace(/\/$/, "") : INVALID;
+
+/** One more cluster of this dev container, as extraClusters declares it. */
+export interface ClusterDeclaration {
+  name: string;
+  /** Its GitOps folder; absent: the gitopsPath option. */
+  gitopsPath?: string;
+}
+
+/** extraClusters: `name[:gitopsPath]` separated by commas, names distinct. Pure. */
+function parseClusterList(text: string): Parsed<ClusterDeclaration[]> {
+  if (text === "") return [];
+  const list: ClusterDeclaration[] = [];
+  for (const item of text.split(",")) {
+    const [name = "", path, more] = item.split(":");
+    if (more !== undefined || clusterNameOf(name) === INVALID || list.some((c) => c.name === name)) return INVALID;
+    if (path === undefined) list.push({ name });
+    else {
+      const gitopsPath = gitopsPathOf(path);
+      if (gitopsPath === INVALID) return INVALID;
+      list.push({ name, gitopsPath });
+    }
+  }
+  return list;
+}
+
 const MIRROR_ACCEPTS =
   "empty, an https:// URL, or an http:// URL to a loopback or private address (127.0.0.0/8, ::1, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7, localhost) together with allowInsecureMirror true; of letters, digits and . _ ~ : / ? # @ % + = & , - [ ]";
 
@@ -101,10 +131,12 @@ function isPrivateHost(hostname: string): boolean {
 }
 
 const RULES = {
-  clusterName: rule("run", "lower-case letters, digits, '-' or '.', starting and ending with a letter or digit, at most 50 characters", (t) =>
-    t.length <= 50 ? matching(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, t) : INVALID,
+  clusterName: rule("run", CLUSTER_NAME_ACCEPTS, clusterNameOf),
+  apiServerPort: rule<number | "auto">(
+    "run",
+    `"auto" (6443, else the next free port from 6444, chosen at creation) or a port from 1 to 65535, in decimal`,
+    (t) => (t === "auto" ? t : port("run").parse(t)),
   ),
-  apiServerPort: port("run"),
   apiServerAddress: rule(
     "run",
     '"auto" (127.0.0.1, loopback only) or one IPv4 address of the Docker host; 0.0.0.0 is refused: it publishes the API on every interface, to everyone who can reach the host',
@@ -120,11 +152,16 @@ const RULES = {
   registryPort: port("run"),
   registryImage: image("run"),
   gitops: oneOf<"none" | "flux">("run", "gitops"),
-  gitopsPath: rule("run", "a relative path inside the workspace repository, of letters, digits and . _ - /, without ..", (t) =>
-    /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(t) && !t.split("/").includes("..") ? t.replace(/\/$/, "") : INVALID,
+  gitopsPath: rule("run", GITOPS_PATH_ACCEPTS, gitopsPathOf),
+  // Kept as the validated text (the options file holds it as given); declaredClusters() reads it.
+  extraClusters: rule(
+    "run",
+    `empty, or name:gitopsPath pairs separated by commas such as staging:clusters/staging,prod:clusters/prod (a name alone applies gitopsPath); names distinct, each ${CLUSTER_NAME_ACCEPTS}; paths ${GITOPS_PATH_ACCEPTS}`,
+    (t) => (parseClusterList(t) === INVALID ? INVALID : t),
   ),
   loadBalancer: boolean("run"),
   forwardServices: boolean("run"),
+  stopWithContainer: boolean("run"),
   kindVersion: version("kind"),
   kubectlVersion: version("kubectl"),
   fluxVersion: version("flux"),
@@ -300,6 +337,36 @@ export function fileLayer(path: string, text: string): SettingsLayer {
 
 export function flagLayer(values: Record<string, string>): SettingsLayer {
   return { origin: (name) => `command-line flag ${flagName(name)}`, values };
+}
+
+/**
+ * The clusters this dev container's settings declare, clusterName first, then extraClusters in order.
+ * An extra cluster that repeats clusterName is refused as an invalid option (at build time too:
+ * install.sh validates through this). Pure.
+ */
+export function declaredClusters(settings: Pick<Settings, "clusterName" | "extraClusters">, origin = "the settings"): ClusterDeclaration[] {
+  const extras = parseClusterList(settings.extraClusters);
+  if (extras === INVALID) throw invalid("extraClusters", settings.extraClusters, origin);
+  if (extras.some((c) => c.name === settings.clusterName))
+    throw new ZoneError({
+      zone: "dev container",
+      message: `option extraClusters=${JSON.stringify(settings.extraClusters)} (from ${origin}) is not valid: it names ${settings.clusterName}, which is clusterName`,
+      fix: `remove ${settings.clusterName} from extraClusters in the Feature's options in devcontainer.json (clusterName is always brought up)`,
+    });
+  return [{ name: settings.clusterName }, ...extras];
+}
+
+/**
+ * The values that make `base` (the clusterName cluster's settings) into those of another cluster of
+ * this container: its name, its own API port (auto: the base's port belongs to the clusterName
+ * cluster) and, when extraClusters gives one, its GitOps folder. A layer, so flags still win.
+ */
+export function clusterLayer(base: Settings, name: string): SettingsLayer | undefined {
+  if (name === base.clusterName) return undefined;
+  const declared = declaredClusters(base).find((c) => c.name === name);
+  const values: Record<string, string> = { clusterName: name, apiServerPort: "auto" };
+  if (declared?.gitopsPath) values.gitopsPath = declared.gitopsPath;
+  return { origin: (option) => (option === "gitopsPath" ? "extraClusters" : `the cluster ${name}`), values };
 }
 
 /** A user name as useradd accepts it; recorded for the socket entrypoint, which runs as root. */

@@ -1,3 +1,4 @@
+import { describeUser } from "./cluster/users.js";
 import { contextName } from "./kubeconfig/names.js";
 import type { FullObservation } from "./observe.js";
 import type { Settings } from "./options.js";
@@ -14,7 +15,7 @@ export interface Status {
   cluster: { name: string; state?: string; nodes: Array<{ name: string; role: string; running: boolean }>; api?: string };
   route: { server?: string; reachable: boolean; detail: string };
   registry?: { running: boolean; published?: string; onClusterNetwork: boolean; relay?: string; error?: string };
-  gitops?: { following?: string; head?: string; applied?: string; ready?: boolean; message?: string; error?: string };
+  gitops?: { following?: string; head?: string; applied?: string; ready?: boolean; message?: string; error?: string; owner?: string; ours?: boolean };
   /** Forwards and load-balancer addresses: present while the ports service runs; `error` says why there are none. */
   ports?: {
     error?: string;
@@ -109,6 +110,8 @@ export function statusOf(settings: Settings, o: FullObservation): Status {
           applied: sync?.applied,
           ready: sync?.ready,
           message: sync?.ready ? undefined : (sync?.message ?? g.view?.source?.message),
+          owner: g.owner && describeUser(g.owner),
+          ours: g.owner?.ours,
         };
   }
   if (o.ports) status.ports = portsStatus(o.ports);
@@ -143,7 +146,7 @@ export function renderStatus(s: Status): string {
   return [
     `zone 1 dev container  kubeconfig ${s.devContainer.kubeconfig}${s.devContainer.error ? `: ${s.devContainer.error}` : `, context ${s.devContainer.context ?? "missing"}, current ${s.devContainer.currentContext ?? "none"}`}`,
     `zone 2 docker host    ${s.dockerHost.error ?? `engine ${s.dockerHost.engine}`}`,
-    `zone 3 kind cluster   ${s.cluster.name}: ${nodes}${s.cluster.api ? `, API published on ${s.cluster.api}` : ""}`,
+    `zone 3 kind cluster   ${s.cluster.name}: ${clusterState(s.cluster.state)}${nodes}${s.cluster.api ? `, API published on ${s.cluster.api}` : ""}`,
     `route                 ${s.route.server ?? "-"}${s.devContainer.tlsServerName ? ` (tls-server-name ${s.devContainer.tlsServerName})` : ""}: ${s.route.reachable ? "reachable" : "not reachable"}, ${s.route.detail}`,
     ...(s.registry ? [`registry              ${renderRegistry(s.registry)}`] : []),
     ...(s.gitops ? [`gitops                ${renderGitOps(s.gitops)}`] : []),
@@ -153,6 +156,13 @@ export function renderStatus(s: Status): string {
     ...(s.ports?.lines.problems.map((l) => `ports problem         ${l}`) ?? []),
     ...s.services.map((v) => `service               ${serviceLine(v)}`),
   ].join("\n");
+}
+
+/** The cluster's state when it is not simply running, before its nodes. Pure. */
+function clusterState(state: string | undefined): string {
+  if (state === "stopped") return "stopped (`kind-cluster up` starts it); ";
+  if (state === "partial") return "partly stopped (`kind-cluster up` starts the rest); ";
+  return "";
 }
 
 function renderRegistry(r: NonNullable<Status["registry"]>): string {
@@ -166,5 +176,6 @@ function renderGitOps(g: NonNullable<Status["gitops"]>): string {
   const short = (c?: string) => c?.slice(0, 7) ?? "none";
   const state = g.ready ? "Ready" : `not Ready${g.message ? `: ${g.message}` : ""}`;
   const behind = g.head && g.applied !== g.head ? ` (workspace HEAD ${short(g.head)})` : "";
-  return `following ${g.following ?? "?"}, applied ${short(g.applied)}${behind}, ${state}`;
+  const owner = g.owner && !g.ours ? `; the loop belongs to ${g.owner}, not this container` : "";
+  return `following ${g.following ?? "?"}, applied ${short(g.applied)}${behind}, ${state}${owner}`;
 }

@@ -23,6 +23,31 @@ export interface CreateInput {
   onProgress?: (line: string) => void;
 }
 
+/**
+ * kind could not publish a host port: a process outside Docker holds it (a container holding it would
+ * have been seen before). kind has deleted the cluster's nodes by then. `port` is the one Docker named.
+ */
+export class PortTakenError extends ZoneError {
+  constructor(
+    readonly port: number | undefined,
+    detail: string,
+  ) {
+    super({
+      zone: "docker host",
+      message: `${port ? `port ${port}` : "a port"} is taken on the Docker host by a process outside Docker; kind could not publish it`,
+      fix: "free the port on the host, or choose another apiServerPort",
+      detail,
+    });
+    this.name = "PortTakenError";
+  }
+}
+
+/** The host port in Docker's complaint ("Bind for 127.0.0.1:6443 failed", "listen tcp4 127.0.0.1:6443: bind", "host port for 127.0.0.1:6443:..."). Pure. */
+export function takenPortOf(detail: string): number | undefined {
+  const m = /(?:Bind for|listen tcp[46]?|host port for) \S*?:(\d+)(?=[\s:/]|$)/.exec(detail);
+  return m ? Number(m[1]) : undefined;
+}
+
 function kindMissing(): ZoneError {
   return new ZoneError({
     zone: "dev container",
@@ -80,13 +105,7 @@ export const kindCli: KindTool = {
             fix: "run `kind-cluster up` again to adopt it",
             detail,
           });
-        if (/port is already allocated|address already in use/i.test(detail))
-          throw new ZoneError({
-            zone: "docker host",
-            message: "the API port is taken on the Docker host by a process outside Docker; kind could not publish it",
-            fix: "free the port on the host, or choose another apiServerPort",
-            detail,
-          });
+        if (/port is already allocated|address already in use/i.test(detail)) throw new PortTakenError(takenPortOf(detail), detail);
         if (/pull|not found|no such image/i.test(detail) && input.image)
           throw new ZoneError({
             zone: "docker host",

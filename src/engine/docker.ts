@@ -3,7 +3,7 @@ import { dirname } from "node:path/posix";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ZoneError } from "../errors.js";
 import { run, type RunResult } from "../proc.js";
-import type { ContainerDetails, ContainerEngine, ContainerSpec, EngineInfo, NodeHandle, PortHolder } from "./engine.js";
+import type { ContainerDetails, ContainerEngine, ContainerSpec, EngineInfo, NodeHandle, PortHolder, PortUse } from "./engine.js";
 
 /** Zone 2 over the docker CLI: the only code that runs it. Pure parsers first, then the engine. */
 
@@ -64,6 +64,7 @@ interface RawInspect {
   Config?: { Labels?: Record<string, string> | null; Image?: string };
   HostConfig?: { PortBindings?: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | null };
   NetworkSettings?: { Networks?: Record<string, { IPAddress?: string }> | null };
+  Mounts?: Array<{ Source?: string; Destination?: string }> | null;
 }
 
 /** Reads `docker inspect` output. Pure. */
@@ -84,6 +85,7 @@ export function parseInspect(json: string): ContainerDetails[] {
       labels: c.Config?.Labels ?? {},
       bindings,
       networks,
+      mounts: Object.fromEntries((c.Mounts ?? []).map((m) => [m.Destination ?? "", m.Source ?? ""])),
     };
   });
 }
@@ -215,8 +217,29 @@ export function dockerEngine(env: NodeJS.ProcessEnv = process.env): ContainerEng
       }
       return holders;
     },
+    async publishedPorts() {
+      // Running containers: the ports they hold now (random ones included); stopped ones: what they will ask for.
+      const ps = await must(["ps", "-a", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}\t{{.State}}\t{{.Ports}}"]);
+      const uses: PortUse[] = [];
+      const stopped: string[] = [];
+      for (const line of ps.stdout.split("\n").filter(Boolean)) {
+        const [id = "", name = "", state = "", column = ""] = line.split("\t");
+        if (state !== "running") stopped.push(id);
+        for (const p of parsePublishedPorts(column)) if (p.protocol === "tcp") uses.push({ id, name, hostIp: p.hostIp, hostPort: p.hostPort, running: true });
+      }
+      for (const c of await inspect(stopped))
+        for (const [port, list] of Object.entries(c.bindings))
+          for (const b of list)
+            if (port.endsWith("/tcp") && b.hostPort > 0) uses.push({ id: c.id, name: c.name, hostIp: b.hostIp, hostPort: b.hostPort, running: false });
+      return uses;
+    },
     async create(spec: ContainerSpec) {
       const args = ["container", "create", "--name", spec.name];
+      for (const b of spec.binds ?? []) args.push("--volume", `${b.source}:${b.target}`);
+      if (spec.entrypoint) args.push("--entrypoint", spec.entrypoint);
+      if (spec.user) args.push("--user", spec.user);
+      for (const [k, v] of Object.entries(spec.env ?? {})) args.push("--env", `${k}=${v}`);
+      if (spec.autoRemove) args.push("--rm");
       for (const [k, v] of Object.entries(spec.labels)) args.push("--label", `${k}=${v}`);
       for (const p of spec.publish ?? []) args.push("--publish", `${p.hostIp}:${p.hostPort}:${p.containerPort}/tcp`);
       for (const v of spec.volumes ?? []) args.push("--volume", `${v.volume}:${v.target}`);
@@ -253,6 +276,11 @@ export function dockerEngine(env: NodeJS.ProcessEnv = process.env): ContainerEng
     async tryStart(id) {
       const result = await docker(["start", id], 60_000);
       return result.exitCode === 0 ? undefined : result.stderr.trim();
+    },
+    async waitStopped(id) {
+      // `docker wait` blocks until the container stops, however it stops; a missing one is already stopped.
+      const result = await run("docker", ["wait", id], { env });
+      if (result.exitCode !== 0 && !/no such container/i.test(result.stderr)) throw failure(result);
     },
     async stop(ids, graceSeconds) {
       if (ids.length > 0) await must(["stop", "--time", String(graceSeconds), ...ids], (graceSeconds + 60) * 1000);

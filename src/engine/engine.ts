@@ -16,11 +16,18 @@ export interface ContainerEngine {
   withLabel(label: string): Promise<ContainerDetails[]>;
   /** Running containers publishing `port` (TCP) on an address that clashes with `hostIp`. */
   portHolders(port: number, hostIp: string): Promise<PortHolder[]>;
+  /**
+   * Every host port (TCP) a container holds: published by a running one, or kept in a stopped one's
+   * configuration for its next start (a stopped cluster's API port stays its own).
+   */
+  publishedPorts(): Promise<PortUse[]>;
   /** Creates (does not start) a container; the engine's unique names make this an atomic claim. */
   create(spec: ContainerSpec): Promise<{ id?: string; conflict: boolean }>;
   start(ids: readonly string[]): Promise<void>;
   /** Starts one container; returns the engine's complaint instead of throwing, so the caller can explain it. */
   tryStart(id: string): Promise<string | undefined>;
+  /** Returns once the container stops (at once when it does not run, or is gone); no time limit. */
+  waitStopped(id: string): Promise<void>;
   /** Stops containers, giving each `graceSeconds` before it is killed. */
   stop(ids: readonly string[], graceSeconds: number): Promise<void>;
   unpause(ids: readonly string[]): Promise<void>;
@@ -75,12 +82,19 @@ export interface ContainerDetails {
   bindings: Record<string, PortBinding[]>;
   /** Networks the container is attached to, with its address on each (empty while stopped). */
   networks: Record<string, { ip: string }>;
+  /** Its mounts: the source on the Docker host of each path in the container. */
+  mounts?: Record<string, string>;
 }
 
 export interface PortHolder {
   id: string;
   name: string;
   hostIp: string;
+}
+
+export interface PortUse extends PortHolder {
+  hostPort: number;
+  running: boolean;
 }
 
 export interface ContainerSpec {
@@ -95,4 +109,12 @@ export interface ContainerSpec {
   restart?: string;
   /** The network it starts on (the engine's default bridge when absent). */
   network?: string;
+  /** Paths of the Docker host bound into it: source -> target. */
+  binds?: ReadonlyArray<{ source: string; target: string }>;
+  /** The program it runs instead of the image's entrypoint, the user it runs as, its environment. */
+  entrypoint?: string;
+  user?: string;
+  env?: Record<string, string>;
+  /** The engine removes it once it exits. */
+  autoRemove?: boolean;
 }

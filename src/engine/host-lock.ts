@@ -58,48 +58,81 @@ async function staleness(engine: ContainerEngine, holder: Holder, self: string |
   return undefined;
 }
 
+/** One claim: taken (the claim container's id), or held by a live holder (who); a stale lock is removed first. */
+async function claimOnce(
+  engine: ContainerEngine,
+  taker: LockTaker,
+  image: string,
+  options: Pick<HostLockOptions, "key" | "leaseMs" | "onReclaim">,
+): Promise<{ id: string } | { holder: string } | undefined> {
+  const name = lockName(options.key);
+  const now = Date.now();
+  const labels = {
+    [LABEL]: options.key,
+    [`${LABEL}.holder`]: taker.container ?? "",
+    [`${LABEL}.pid`]: String(process.pid),
+    [`${LABEL}.host`]: hostname(),
+    [`${LABEL}.until`]: String(now + options.leaseMs),
+  };
+  const claim = await engine.create({ name, image, labels, command: ["true"], network: "none" });
+  if (claim.id) return { id: claim.id };
+  const [lock] = await engine.inspect([name]);
+  if (!lock) return undefined; // released meanwhile: try again
+  const holder = holderOf(lock);
+  const stale = await staleness(engine, holder, taker.container, now);
+  if (!stale) return { holder: holder.container ? `container ${holder.container.slice(0, 12)}` : `process ${holder.pid} on ${holder.host}` };
+  await engine.remove(lock.id);
+  options.onReclaim?.(`${name}: ${stale}`);
+  return undefined;
+}
+
+const lockName = (key: string) => `kind-cluster-lock-${key}`;
+
+async function holding<T>(engine: ContainerEngine, id: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } finally {
+    await engine.remove(id);
+  }
+}
+
 export async function withHostLock<T>(engine: ContainerEngine, taker: LockTaker, options: HostLockOptions, fn: () => Promise<T>): Promise<T> {
-  const name = `kind-cluster-lock-${options.key}`;
-  const self = taker.container;
   const image = taker.image || (await engine.anyImage());
   if (!image) return fn(); // An empty Docker host: nothing else can be creating anything.
   const deadline = Date.now() + options.timeoutMs;
   let waiting = false;
   for (;;) {
-    const now = Date.now();
-    const labels = {
-      [LABEL]: options.key,
-      [`${LABEL}.holder`]: self ?? "",
-      [`${LABEL}.pid`]: String(process.pid),
-      [`${LABEL}.host`]: hostname(),
-      [`${LABEL}.until`]: String(now + options.leaseMs),
-    };
-    const claim = await engine.create({ name, image, labels, command: ["true"], network: "none" });
-    if (claim.id) {
-      try {
-        return await fn();
-      } finally {
-        await engine.remove(claim.id);
-      }
-    }
-    const [lock] = await engine.inspect([name]);
-    if (lock) {
-      const holder = holderOf(lock);
-      const stale = await staleness(engine, holder, self, now);
-      if (stale) {
-        await engine.remove(lock.id);
-        options.onReclaim?.(`${name}: ${stale}`);
-      } else if (!waiting) {
-        waiting = true;
-        options.onWait?.(holder.container ? `container ${holder.container.slice(0, 12)}` : `process ${holder.pid} on ${holder.host}`);
-      }
+    const claim = await claimOnce(engine, taker, image, options);
+    if (claim && "id" in claim) return holding(engine, claim.id, fn);
+    if (claim && !waiting) {
+      waiting = true;
+      options.onWait?.(claim.holder);
     }
     if (Date.now() > deadline)
       throw new ZoneError({
         zone: "docker host",
-        message: `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for another dev container that holds ${options.purpose} (lock container ${name})`,
-        fix: `if no other dev container is starting this cluster, remove the lock: \`docker rm ${name}\``,
+        message: `timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for another dev container that holds ${options.purpose} (lock container ${lockName(options.key)})`,
+        fix: `if no other dev container is starting this cluster, remove the lock: \`docker rm ${lockName(options.key)}\``,
       });
-    await sleep(1000);
+    if (claim) await sleep(1000);
+  }
+}
+
+/**
+ * The lock if nobody holds it, without waiting: runs `fn` under it, or says who holds it (a stale lock
+ * is reclaimed and taken). For choosing among many things, each with its own lock (the ports).
+ */
+export async function tryHostLock<T>(
+  engine: ContainerEngine,
+  taker: LockTaker,
+  options: Pick<HostLockOptions, "key" | "leaseMs" | "onReclaim">,
+  fn: () => Promise<T>,
+): Promise<{ ran: true; value: T } | { ran: false; holder: string }> {
+  const image = taker.image || (await engine.anyImage());
+  if (!image) return { ran: true, value: await fn() };
+  for (let tries = 0; ; tries++) {
+    const claim = await claimOnce(engine, taker, image, options);
+    if (claim && "id" in claim) return { ran: true, value: await holding(engine, claim.id, fn) };
+    if (claim || tries >= 3) return { ran: false, holder: claim?.holder ?? "another dev container" };
   }
 }

@@ -1,4 +1,5 @@
 import type { KubeApi } from "../apiserver.js";
+import type { Identity } from "../route/self.js";
 
 /**
  * The GitOps engine in the cluster (zone 3) that applies what the workspace repository holds: Flux
@@ -19,6 +20,21 @@ export interface GitOpsEngine {
   afterNodesStarted(api: KubeApi): Promise<string[]>;
   /** The engine's own checks for `doctor`: the controllers' version against the CLI's. */
   versions(api: KubeApi): Promise<{ installed?: string; cli?: string }>;
+  /** The dev container that owns the loop, as the cluster records it; undefined when none does. */
+  owner(api: KubeApi): Promise<LoopOwner | undefined>;
+  /**
+   * Records `owner` as the loop's owner, atomically: only while the record is still `previous` (none, or
+   * the owner read before), so of two dev containers claiming at once exactly one wins. Returns the
+   * owner recorded afterwards (another one when this claim lost).
+   */
+  claim(api: KubeApi, owner: Identity, previous: LoopOwner | undefined): Promise<LoopOwner>;
+}
+
+/** Who owns a cluster's GitOps loop: one dev container; `since` when it claimed it. */
+export interface LoopOwner extends Identity {
+  since: string;
+  /** The record's version, for a claim that replaces it (opaque). */
+  revision?: string;
 }
 
 interface InstallInput {

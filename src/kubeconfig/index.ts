@@ -65,9 +65,12 @@ async function rewrite(path: string, plan: (sources: SourceFile[]) => Rewrite[])
   });
 }
 
-/** Writes our cluster, user and context and makes the context current; every other entry stays. */
-export function exportEntry(path: string, entry: ClusterEntry): Promise<WriteResult> {
-  return rewrite(path, (sources) => planExport(sources, entry));
+/**
+ * Writes our cluster, user and context and makes the context current (with `makeCurrent` false, only
+ * when no context is); every other entry stays.
+ */
+export function exportEntry(path: string, entry: ClusterEntry, makeCurrent = true): Promise<WriteResult> {
+  return rewrite(path, (sources) => planExport(sources, entry, makeCurrent));
 }
 
 /** Removes our three entries (and current-context when it is ours); every other entry stays. */

@@ -53,8 +53,8 @@ export function mergedView(files: readonly SourceFile[], name: string): { entry?
   return { entry: entryFromItems(name, item("clusters"), item("users")), currentContext: current || undefined };
 }
 
-/** Our cluster, user and context written (where each belongs) and made current. */
-export function planExport(files: readonly SourceFile[], entry: ClusterEntry): Rewrite[] {
+/** Our cluster, user and context written (where each belongs) and made current (unless asked not to, while another is). */
+export function planExport(files: readonly SourceFile[], entry: ClusterEntry, makeCurrent = true): Rewrite[] {
   const loaded = load(files);
   const edits = loaded.map((): Edit[] => []);
   const items = entryItems(entry);
@@ -64,7 +64,7 @@ export function planExport(files: readonly SourceFile[], entry: ClusterEntry): R
     edits[origin >= 0 ? origin : defaultFile(loaded)]!.push({ op: "set", section, item: items[section] });
   }
   const current = loaded[currentContextFile(loaded)]?.kc.model.currentContext;
-  if (current !== entry.name) edits[defaultFile(loaded)]!.push({ op: "current-context", value: entry.name });
+  if (current !== entry.name && (makeCurrent || !current)) edits[defaultFile(loaded)]!.push({ op: "current-context", value: entry.name });
   return rewrites(loaded, edits);
 }
 

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
-import type { ContainerEngine } from "../engine/engine.js";
+import type { ContainerDetails, ContainerEngine } from "../engine/engine.js";
 import { once } from "../once.js";
 
 /**
@@ -15,10 +15,32 @@ export interface Self {
   id(): Promise<string | undefined>;
   /** The container's image (the host-wide lock makes its claim containers from it). */
   image(): Promise<string | undefined>;
+  /** Who this container is, for records other dev containers read; undefined outside a container. */
+  identity(): Promise<Identity | undefined>;
+  /** The Docker host's path of the socket mounted into this container (the Feature's mount). */
+  socketSource(): Promise<string | undefined>;
   /** Its address on a network, when it is attached. */
   addressOn(network: string): Promise<string | undefined>;
   /** Joins a network (once per run); returns why it cannot, or undefined when it is on it. */
   join(network: string | undefined): Promise<string | undefined>;
+}
+
+/** A dev container as others are told about it: its id, its name, and the project (workspace) it was opened on. */
+export interface Identity {
+  container: string;
+  name: string;
+  /** The workspace folder on the host, as the devcontainer CLI labels it; else the container's name. */
+  project: string;
+}
+
+/** The label the devcontainer CLI (and VS Code) give a dev container: its workspace folder on the host. */
+const LOCAL_FOLDER = "devcontainer.local_folder";
+/** Where the Feature mounts the host's socket (docker-socket.sh serves it to the remote user). */
+const SOCKET_TARGETS = ["/var/run/kind-cluster/docker-host.sock", "/var/run/docker.sock"];
+
+/** The identity of a container from its details. Pure. */
+export function identityOf(c: Pick<ContainerDetails, "id" | "name" | "labels">): Identity {
+  return { container: c.id, name: c.name, project: c.labels[LOCAL_FOLDER] || c.name };
 }
 
 /** The default route's gateway from /proc/net/route (little-endian hex). Pure. */
@@ -49,12 +71,25 @@ export async function learnSelf(engine: ContainerEngine): Promise<Self> {
   const details = once(async () => {
     // Docker names a container's host after its short ID unless told otherwise.
     const [found] = await engine.inspect([containerIdFrom([mountinfo, cgroup]) ?? hostname()]);
-    return { id: found?.id, image: found?.image, addresses: new Map(Object.entries(found?.networks ?? {}).map(([name, n]) => [name, n.ip])) };
+    return {
+      id: found?.id,
+      image: found?.image,
+      found,
+      addresses: new Map(Object.entries(found?.networks ?? {}).map(([name, n]) => [name, n.ip])),
+    };
   });
   return {
     gateway: parseDefaultGateway(routes),
     id: async () => (await details()).id,
     image: async () => (await details()).image,
+    async identity() {
+      const { found } = await details();
+      return found ? identityOf(found) : undefined;
+    },
+    async socketSource() {
+      const mounts = (await details()).found?.mounts ?? {};
+      return SOCKET_TARGETS.map((t) => mounts[t]).find(Boolean);
+    },
     addressOn: async (network) => (await details()).addresses.get(network) || undefined,
     async join(network) {
       if (!network) return "the cluster has no Docker network of its own";

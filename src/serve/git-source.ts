@@ -24,13 +24,25 @@ export interface GitSourceConfig {
   engine: string;
 }
 
-/** Where the dev container serves the repository on the cluster's network. */
-export const GIT_PORT = 8418;
+/** Where the dev container serves the repository on the cluster's network (the first cluster's; see gitPort). */
+const GIT_PORT = 8418;
 export const GIT_PATH = "/workspace.git";
 
 /** The URL the cluster fetches from. Pure. */
-export function gitSourceUrl(host: string): string {
-  return `http://${host}:${GIT_PORT}${GIT_PATH}`;
+export function gitSourceUrl(host: string, port: number): string {
+  return `http://${host}:${port}${GIT_PATH}`;
+}
+
+/**
+ * The port of a cluster's Git server in this container: the one it has, else the first from GIT_PORT
+ * that no other cluster's uses (every kind cluster shares the `kind` network, where this container has
+ * one address). Pure.
+ */
+export function gitPort(own: number | undefined, others: readonly number[]): number {
+  if (own !== undefined) return own;
+  let port = GIT_PORT;
+  while (others.includes(port)) port++;
+  return port;
 }
 
 const ASK_AGAIN_MS = 5_000;

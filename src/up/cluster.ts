@@ -1,8 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
+import { PortTakenError } from "../cluster/kind.js";
 import { renderKindConfig } from "../cluster/kind-config.js";
+import { autoPorts, describeHolders, FIRST_API_PORT, holdersOf, LAST_API_PORT } from "../cluster/ports.js";
+import { describeUser, registerUser } from "../cluster/users.js";
 import { apiServerReadyInNode, checkNodeRuns, completion, cutOff, observeCluster, type ClusterView } from "../cluster/view.js";
-import { withHostLock } from "../engine/host-lock.js";
+import { tryHostLock, withHostLock, type LockTaker } from "../engine/host-lock.js";
 import { ZoneError } from "../errors.js";
 import { contextName, credentialsFromKind } from "../kubeconfig/index.js";
 import type { StageHandle } from "../log.js";
@@ -13,7 +16,9 @@ import { createdNow, need, type ClusterAction, type Stage, type UpContext } from
 /**
  * Zone 3 exists and runs: created when absent, adopted when running, started when stopped. Creation
  * holds a lock across every dev container of the Docker host: kind's failed create deletes every node
- * of the cluster's name, the winner's included, so only one may try.
+ * of the cluster's name, the winner's included, so only one may try. The API port it asks for is held
+ * by a lock of its own meanwhile (see create), so two clusters created at once never ask for one port.
+ * This dev container is recorded as one of the cluster's users (cluster/users.ts).
  */
 export const clusterStage: Stage = {
   name: "cluster",
@@ -26,7 +31,6 @@ export const clusterStage: Stage = {
     let done = observed.completion;
     if (!done || cutOff(done)) {
       const { createMs } = timeouts(settings);
-      const self = await ctx.self();
       const lock = {
         key: settings.clusterName,
         purpose: `the creation of cluster ${settings.clusterName}`,
@@ -35,9 +39,7 @@ export const clusterStage: Stage = {
         onWait: (holder: string) => ctx.logger.info(`waiting for ${holder}, which is creating cluster ${settings.clusterName}`),
         onReclaim: (why: string) => ctx.logger.info(`removed a stale lock (${why})`),
       };
-      ({ view, action } = await withHostLock(ctx.container, { container: await self.id(), image: await self.image() }, lock, () =>
-        createUnlessPresent(ctx, status),
-      ));
+      ({ view, action } = await withHostLock(ctx.container, await lockTaker(ctx), lock, () => createUnlessPresent(ctx, status)));
       done = undefined; // created, re-created or adopted from another dev container: not what was read above
     }
     checkAdoptable(ctx, view);
@@ -52,10 +54,27 @@ export const clusterStage: Stage = {
     status.note(
       `${action} ${settings.clusterName}${workers > 0 ? ` (+${workers} worker${workers > 1 ? "s" : ""})` : ""}, API on ${view.api?.hostIp || "*"}:${view.api?.hostPort}`,
     );
-    const everReady = createdNow(action) ? false : (done ?? (await completion(ctx.container.node(view.controlPlane!)))).everReady;
-    ctx.cluster = { ...view, action, everReady };
+    const controlPlane = ctx.container.node(view.controlPlane!);
+    const [finished, others] = await Promise.all([
+      createdNow(action) ? undefined : (done ?? completion(controlPlane)),
+      ctx.self().then(async (self) => {
+        const me = await self.identity();
+        // Best effort: a record that cannot be written changes nothing of the cluster (the route stage checks the node).
+        return me ? registerUser(ctx.container, controlPlane, me).catch(() => []) : [];
+      }),
+    ]);
+    if (others.length)
+      status.detail(
+        `cluster ${settings.clusterName} is shared with ${others.map(describeUser).join(", ")}: kubectl and the registry reach the same cluster from there; set clusterName in this project's devcontainer.json for a cluster of its own`,
+      );
+    ctx.cluster = { ...view, action, everReady: finished?.everReady ?? false };
   },
 };
+
+async function lockTaker(ctx: UpContext): Promise<LockTaker> {
+  const self = await ctx.self();
+  return { container: await self.id(), image: await self.image() };
+}
 
 /** Under the host lock: look again (another dev container may have just created it), then create. */
 async function createUnlessPresent(ctx: UpContext, status: StageHandle): Promise<{ view: ClusterView; action: ClusterAction }> {
@@ -99,7 +118,7 @@ function checkAdoptable(ctx: UpContext, view: ClusterView): void {
       message: `the control plane ${view.controlPlane.name} does not publish the API port`,
       fix: "this cluster was not created by kind; delete it or choose another clusterName",
     });
-  if (view.api.hostPort !== settings.apiServerPort)
+  if (settings.apiServerPort !== "auto" && view.api.hostPort !== settings.apiServerPort)
     throw new ZoneError({
       zone: "kind cluster",
       message: `cluster ${settings.clusterName} already exists with its API published on host port ${view.api.hostPort}, not apiServerPort ${settings.apiServerPort}; nothing was changed`,
@@ -121,7 +140,13 @@ async function readUserConfig(kindConfig: string, workspace: string): Promise<{ 
   }
 }
 
-/** Creates the cluster; returns kind's kubeconfig. */
+/**
+ * Creates the cluster; returns kind's kubeconfig. The API port is held, while kind creates, by a
+ * host-wide lock keyed by the port (kind-cluster-lock-port_<port>): two dev containers creating two
+ * clusters at once cannot both take a port that looked free to both. A pinned port waits for its lock
+ * and is refused when held; auto skips a port whose lock another holds, and a port that kind finds
+ * held by a process outside Docker (kind has deleted its nodes by then), and takes the next.
+ */
 async function create(ctx: UpContext, status: StageHandle): Promise<string> {
   const { settings } = ctx;
   const docker = need(ctx, "docker");
@@ -131,30 +156,87 @@ async function create(ctx: UpContext, status: StageHandle): Promise<string> {
     dockerDesktop: docker.dockerDesktop,
     gatewayIp: (await ctx.self()).gateway,
   });
-  const holders = await ctx.container.portHolders(settings.apiServerPort, address);
-  if (holders.length > 0) {
-    const names = holders.map((h) => `${h.name} (${h.id.slice(0, 12)}, on ${h.hostIp || "every interface"})`).join(", ");
-    throw new ZoneError({
-      zone: "docker host",
-      message: `port ${settings.apiServerPort} on ${address} is already published by container ${names}; nothing was created or deleted`,
-      fix: `stop that container (\`docker stop ${holders[0]?.name}\`) or set the Feature's apiServerPort option to a free port`,
+  const userConfig = await readUserConfig(settings.kindConfig, ctx.workspace);
+  const createOn = async (port: number) => {
+    const rendered = renderKindConfig({
+      clusterName: settings.clusterName,
+      apiServerPort: port,
+      apiServerAddress: address,
+      userConfig,
+      cgroupV1: docker.cgroupVersion === "1",
+      registryHosts: settings.localRegistry,
+    });
+    for (const w of rendered.warnings) status.warn(w);
+    const { kubeconfig } = await ctx.kind.create({
+      name: settings.clusterName,
+      configYaml: rendered.yaml,
+      image: settings.nodeImage || undefined,
+      timeoutMs: timeouts(settings).createMs,
+      onProgress: (line) => status.progress(`kind: ${line}`),
+    });
+    return kubeconfig;
+  };
+  const taker = await lockTaker(ctx);
+  const { createMs } = timeouts(settings);
+  const portLock = (port: number) => ({
+    key: `port_${port}`,
+    purpose: `API port ${port}`,
+    leaseMs: createMs + 60_000,
+    onReclaim: (why: string) => ctx.logger.info(`removed a stale lock (${why})`),
+  });
+
+  const pinned = settings.apiServerPort;
+  if (pinned !== "auto") {
+    const wait = {
+      ...portLock(pinned),
+      timeoutMs: createMs + 120_000,
+      onWait: (holder: string) => ctx.logger.info(`waiting for ${holder}, which is creating a cluster on port ${pinned}`),
+    };
+    return withHostLock(ctx.container, taker, wait, async () => {
+      const holders = holdersOf(await ctx.container.publishedPorts(), pinned, address);
+      if (holders.length > 0) {
+        const stopped = holders.every((h) => !h.running);
+        throw new ZoneError({
+          zone: "docker host",
+          message: `port ${pinned} on ${address} is already published by container ${describeHolders(holders)}; nothing was created or deleted`,
+          fix: stopped
+            ? `that container is stopped but keeps the port for its next start: remove it (\`docker rm ${holders[0]?.name}\`) or set the Feature's apiServerPort option to auto or a free port`
+            : `stop that container (\`docker stop ${holders[0]?.name}\`) or set the Feature's apiServerPort option to auto or a free port`,
+        });
+      }
+      return createOn(pinned);
     });
   }
-  const rendered = renderKindConfig({
-    clusterName: settings.clusterName,
-    apiServerPort: settings.apiServerPort,
-    apiServerAddress: address,
-    userConfig: await readUserConfig(settings.kindConfig, ctx.workspace),
-    cgroupV1: docker.cgroupVersion === "1",
-    registryHosts: settings.localRegistry,
+
+  const skipped: string[] = [];
+  for (const { port, holders } of autoPorts(await ctx.container.publishedPorts(), address)) {
+    if (holders.length > 0) {
+      skipped.push(`${port} is held by ${describeHolders(holders)}`);
+      continue;
+    }
+    const attempt = await tryHostLock(ctx.container, taker, portLock(port), async (): Promise<{ kubeconfig: string } | { skip: string }> => {
+      // Under the port's lock: a cluster whose creation ended just before holds it now.
+      const now = holdersOf(await ctx.container.publishedPorts(), port, address);
+      if (now.length > 0) return { skip: `${port} is held by ${describeHolders(now)}` };
+      try {
+        return { kubeconfig: await createOn(port) };
+      } catch (error) {
+        if (error instanceof PortTakenError && error.port === port) return { skip: `${port} is held by a process on the Docker host` };
+        throw error;
+      }
+    });
+    const outcome = attempt.ran ? attempt.value : { skip: `${port} is being taken by ${attempt.holder}, which is creating a cluster` };
+    if ("kubeconfig" in outcome) {
+      if (skipped.length > 0)
+        status.detail(`apiServerPort auto chose ${port} (${skipped.join("; ")}); Docker keeps it on the cluster, so every later start finds it`);
+      return outcome.kubeconfig;
+    }
+    skipped.push(outcome.skip);
+  }
+  throw new ZoneError({
+    zone: "docker host",
+    message: `apiServerPort auto found no free port from ${FIRST_API_PORT} to ${LAST_API_PORT} on ${address}; nothing was created`,
+    fix: "set the Feature's apiServerPort option to a free port, or remove clusters you no longer use (`kind get clusters`, `kind-cluster down --name NAME`)",
+    detail: skipped.join("\n"),
   });
-  for (const w of rendered.warnings) status.warn(w);
-  const { kubeconfig } = await ctx.kind.create({
-    name: settings.clusterName,
-    configYaml: rendered.yaml,
-    image: settings.nodeImage || undefined,
-    timeoutMs: timeouts(settings).createMs,
-    onProgress: (line) => status.progress(`kind: ${line}`),
-  });
-  return kubeconfig;
 }

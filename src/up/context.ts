@@ -25,6 +25,8 @@ export interface UpContext extends Engines {
   readonly logger: Logger;
   /** How long to wait for Docker to answer (hooks may start before the socket proxy does). */
   readonly dockerWaitMs: number;
+  /** Whether the kubeconfig's current context becomes this cluster's (not for extraClusters: clusterName's stays). */
+  readonly makeCurrent?: boolean;
 
   /** docker: the engine's facts. */
   docker?: EngineInfo;

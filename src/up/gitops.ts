@@ -1,19 +1,27 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeApi } from "../apiserver.js";
+import { describeUser } from "../cluster/users.js";
+import type { ContainerEngine } from "../engine/engine.js";
 import { ZoneError } from "../errors.js";
-import type { GitOpsEngine } from "../gitops/engine.js";
+import type { GitOpsEngine, LoopOwner } from "../gitops/engine.js";
 import { contextName } from "../kubeconfig/index.js";
+import type { StageHandle } from "../log.js";
 import { timeouts } from "../options.js";
 import { selfAddressOn } from "../route/index.js";
-import { serviceKey } from "../serve/daemon.js";
-import { GIT_PATH, GIT_PORT, gitSourceUrl, type GitSourceConfig } from "../serve/git-source.js";
+import type { Identity } from "../route/self.js";
+import { serviceKey, type ServiceInstance } from "../serve/daemon.js";
+import { GIT_PATH, gitPort, gitSourceUrl, type GitSourceConfig } from "../serve/git-source.js";
 import { readHead } from "../serve/head.js";
-import { clusterApi, need, type Stage } from "./context.js";
+import { clusterApi, need, type Stage, type UpContext } from "./context.js";
 
 /**
  * The GitOps loop (gitops: flux): the engine's controllers at the CLI's version, the cluster following
  * the workspace's checked-out branch through this dev container's read-only Git server and applying
  * gitopsPath with pruning, and the Git source service that serves and watches the repository.
+ *
+ * A cluster's loop belongs to one dev container, recorded in the cluster through the engine: the
+ * first to set it up, or the next one after its owner is gone (removed or stopped). While the owner
+ * runs, another dev container changes nothing of the loop, and says whose it is.
  */
 export const gitopsStage: Stage = {
   name: "gitops",
@@ -31,6 +39,15 @@ export const gitopsStage: Stage = {
       });
     });
 
+    const host = await selfAddressOn(ctx, cluster.network);
+    const gitSource = serviceKey("git-source", settings.clusterName);
+    const loop = await takeLoop(ctx, engine, api, status);
+    if (!loop) {
+      // Ours must not ask the owner's loop to fetch (or switch branches): stop it if it ran from an earlier claim.
+      await ctx.services.stop(gitSource);
+      return;
+    }
+
     const installed = await engine.install({
       api,
       kubeconfig: ctx.kubeconfig,
@@ -39,11 +56,15 @@ export const gitopsStage: Stage = {
       onProgress: (line) => status.progress(`${engine.name}: ${line}`),
     });
 
-    const host = await selfAddressOn(ctx, cluster.network);
     const current = await engine.observe(api);
     // A detached HEAD keeps the branch the cluster already follows.
     const branch = head.branch ?? current.branch ?? "main";
-    await engine.follow(api, { url: gitSourceUrl(host), branch, path: settings.gitopsPath });
+    const instances = (await ctx.services.list()).filter((i): i is ServiceInstance<GitSourceConfig> => i.key.kind === "git-source");
+    const port = gitPort(
+      instances.find((i) => i.key.cluster === settings.clusterName)?.config.port,
+      instances.filter((i) => i.key.cluster !== settings.clusterName).map((i) => i.config.port),
+    );
+    await engine.follow(api, { url: gitSourceUrl(host, port), branch, path: settings.gitopsPath });
     // Nodes just started: the controllers' leases are held by processes that died with them.
     if (cluster.action === "started") {
       const released = await engine.afterNodesStarted(api);
@@ -52,22 +73,73 @@ export const gitopsStage: Stage = {
     const config: GitSourceConfig = {
       repo: ctx.workspace,
       host,
-      port: GIT_PORT,
+      port,
       kubeconfig: ctx.kubeconfig,
       clusterName: settings.clusterName,
       engine: engine.name,
     };
-    const service = await ctx.services.ensure(serviceKey("git-source", settings.clusterName), config);
+    const service = await ctx.services.ensure(gitSource, config);
     const requested = await engine.requestSync(api);
 
     const applied = await waitForRevision(engine, api, head.commit, requested, timeouts(settings).readyMs);
     status.note(`${installed}, ${branch}@${head.commit.slice(0, 7)} ${applied.ok ? "applied" : "not applied yet"}`);
     status.detail(
-      `the cluster follows http://${host}:${GIT_PORT}${GIT_PATH} (read-only, this container's address on the cluster's network; Git server ${service.action}); a commit is applied within seconds`,
+      `the cluster follows http://${host}:${port}${GIT_PATH} (read-only, this container's address on the cluster's network; Git server ${service.action}); a commit is applied within seconds`,
     );
     if (!applied.ok) status.warn(`${settings.gitopsPath} at ${head.commit.slice(0, 7)}: ${applied.why}; \`kind-cluster status\` shows the GitOps hop`);
   },
 };
+
+/** What this container does about a loop another may own. Pure. */
+export function loopDecision(
+  current: LoopOwner | undefined,
+  me: string,
+  ownerState: "running" | "stopped" | "removed" | undefined,
+): "claim" | "mine" | "refuse" | "take over" {
+  if (!current) return "claim";
+  if (current.container === me) return "mine";
+  return ownerState === "running" ? "refuse" : "take over";
+}
+
+/** A cluster name for a project, from its folder's name, for the advice to set one. Pure. */
+export function suggestClusterName(project: string): string {
+  const base = project.split("/").filter(Boolean).pop() ?? "";
+  const name = base
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, "-")
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "")
+    .slice(0, 50);
+  return name || "my-project";
+}
+
+async function ownerState(engine: ContainerEngine, owner: LoopOwner): Promise<"running" | "stopped" | "removed"> {
+  const [container] = await engine.inspect([owner.container]);
+  return !container ? "removed" : container.running ? "running" : "stopped";
+}
+
+/**
+ * Makes the loop this container's, or says whose it is: returns the owner record when the loop is ours
+ * (claimed now, taken over, or ours already), undefined when another live dev container owns it.
+ */
+export async function takeLoop(ctx: UpContext, engine: GitOpsEngine, api: KubeApi, status: StageHandle): Promise<LoopOwner | undefined> {
+  const me = (await (await ctx.self()).identity()) as Identity; // known: this container just joined the cluster's network
+  const current = await engine.owner(api);
+  const state = current && current.container !== me.container ? await ownerState(ctx.container, current) : undefined;
+  const decision = loopDecision(current, me.container, state);
+  if (decision === "mine") return current;
+  const owner = decision === "refuse" ? current! : await engine.claim(api, me, current);
+  if (owner.container !== me.container) {
+    const name = ctx.settings.clusterName;
+    status.note(`the loop belongs to ${describeUser(owner)}; nothing changed`);
+    status.warn(
+      `the GitOps loop of cluster ${name} belongs to ${describeUser(owner)}, which is running: this dev container changed nothing of it (kubectl and the registry work as before). For a cluster and loop of this project's own, set "clusterName" in the Feature's options in devcontainer.json, e.g. "clusterName": "${suggestClusterName(me.project)}"`,
+    );
+    return undefined;
+  }
+  if (decision === "take over")
+    status.detail(`took over the GitOps loop of cluster ${ctx.settings.clusterName} from ${describeUser(current!)}, whose container is ${state}`);
+  return owner;
+}
 
 /**
  * Waits until the engine has acted on our request (so the loop is live, not only installed) and

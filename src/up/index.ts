@@ -10,12 +10,13 @@ import { portsStage } from "./ports.js";
 import { readyStage } from "./ready.js";
 import { registryStage } from "./registry.js";
 import { routeStage } from "./route.js";
+import { watchStage } from "./watch.js";
 
 /**
  * `kind-cluster up`: converge, idempotently, by running these stages in order over one context.
  * A new capability is a new stage file and one line here.
  */
-const STAGES: readonly Stage[] = [dockerStage, clusterStage, routeStage, kubeconfigStage, readyStage, registryStage, portsStage, gitopsStage];
+const STAGES: readonly Stage[] = [dockerStage, clusterStage, routeStage, kubeconfigStage, readyStage, registryStage, portsStage, gitopsStage, watchStage];
 
 export type { UpContext };
 

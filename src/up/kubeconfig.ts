@@ -11,12 +11,16 @@ export const kubeconfigStage: Stage = {
     }
     const { candidate } = need(ctx, "connection");
     const name = contextName(ctx.settings.clusterName);
-    const { changed, files, readableByOthers } = await exportEntry(ctx.kubeconfig, {
-      name,
-      server: candidate.server,
-      tlsServerName: candidate.tlsServerName,
-      credentials: need(ctx, "credentials"),
-    });
+    const { changed, files, readableByOthers } = await exportEntry(
+      ctx.kubeconfig,
+      {
+        name,
+        server: candidate.server,
+        tlsServerName: candidate.tlsServerName,
+        credentials: need(ctx, "credentials"),
+      },
+      ctx.makeCurrent ?? true,
+    );
     for (const { path, mode } of readableByOthers) {
       status.warn(
         `${path} has mode ${mode}, kept as it was: other users of this container can read the cluster's client key in it (\`chmod 600 ${path}\` keeps it yours)`,

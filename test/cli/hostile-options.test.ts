@@ -30,6 +30,8 @@ const HOSTILE: Record<string, string[]> = {
   gitopsPath: ["/etc", "../outside", "clusters/../..", "a b", "$(id)", "", ...CONTROL],
   loadBalancer: ["on", "", ...CONTROL],
   forwardServices: ["1", "no", ...CONTROL],
+  extraClusters: ["Staging:clusters/s", "a:../x", "a,a", "a:b:c", "a,", "a;id", "kind", ...CONTROL],
+  stopWithContainer: ["yes", ...CONTROL],
   kindVersion: ["v0.30.0; rm -rf /", "../../etc/passwd", "v0.30", "latest\n", ...CONTROL],
   kubectlVersion: ["1.34.1 && id", "v1.34/../x", ...CONTROL],
   fluxVersion: ["2.9", "v2.9.5;id", ...CONTROL],
@@ -75,6 +77,8 @@ const RUN_TIME = [
   "gitopsPath",
   "loadBalancer",
   "forwardServices",
+  "extraClusters",
+  "stopWithContainer",
 ];
 
 const cases = Object.entries(HOSTILE).flatMap(([name, values]) => values.map((value) => [name, value] as const));
@@ -123,6 +127,18 @@ describe("hostile option values", () => {
       expect(out.stderr).toMatch(/not valid: \S/);
     },
   );
+});
+
+describe("a cluster named on the command line", () => {
+  it("--name is refused as the option would be, naming the flag", async () => {
+    const out = await execa("node", [CLI, "status", "--name", "Bad_Name"], {
+      env: { PATH: process.env.PATH ?? "", HOME: "/nonexistent", KIND_CLUSTER_OPTIONS_FILE: "/nonexistent" },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(out.exitCode).toBe(1);
+    expect(out.stderr).toContain('option clusterName="Bad_Name" (from command-line flag --cluster-name) is not valid: lower-case letters');
+  });
 });
 
 describe("no option value reaches a shell", () => {

@@ -103,7 +103,7 @@ describe("install.sh", () => {
     const out = await bash('for k in "${!OPT[@]}"; do echo "$k=${OPT[$k]}"; done | sort');
     expect(out.exitCode, out.stderr).toBe(0);
     expect(out.stdout.split("\n")).toContain("clusterName=kind");
-    expect(out.stdout.split("\n")).toContain("apiServerPort=6443");
+    expect(out.stdout.split("\n")).toContain("apiServerPort=auto");
     expect(out.stdout.split("\n")).toContain("installDockerCli=true");
   });
 });

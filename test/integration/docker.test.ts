@@ -1,4 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterNames, observeCluster } from "../../src/cluster/view.js";
 import { dockerEngine } from "../../src/engine/docker.js";
@@ -71,6 +74,53 @@ describe("the container engine over the docker CLI (real engine)", () => {
     expect(await engine.portHolders(port, "0.0.0.0")).toHaveLength(1);
     expect(await engine.portHolders(port, "172.17.0.1")).toEqual([]);
     expect((await engine.inspect([id]))[0]?.bindings["80/tcp"]).toEqual([{ hostIp: "127.0.0.1", hostPort: 0 }]);
+  });
+
+  it("lists every port a container holds: a running one's (random ones too), and the one a stopped one keeps for its next start", async () => {
+    const running = await container(`ports-run-${run}`, "-p", "127.0.0.1::80");
+    const port = Number((await docker("port", running, "80/tcp")).split(":").pop());
+    const stopped = await container(`ports-stop-${run}`, "-p", `127.0.0.1:${port + 1}:81`);
+    await docker("stop", "-t", "0", stopped);
+    const uses = await engine.publishedPorts();
+    expect(uses).toContainEqual({ id: running, name: `ports-run-${run}`, hostIp: "127.0.0.1", hostPort: port, running: true });
+    expect(uses).toContainEqual({ id: stopped, name: `ports-stop-${run}`, hostIp: "127.0.0.1", hostPort: port + 1, running: false });
+    // The stopped one is not a holder for today's check (nothing binds the port now), but it is for the port choice.
+    expect(await engine.portHolders(port + 1, "127.0.0.1")).toEqual([]);
+  });
+
+  it("creates a container with a host bind, an entrypoint, an environment, no network, removed once it exits; waits for another's stop", async () => {
+    const waited = await container(`waited-${run}`);
+    const name = `oneshot-${run}`;
+    const shared = await mkdtemp(join(tmpdir(), "kc-binds-"));
+    const { id } = await engine.create({
+      name,
+      image,
+      labels: {},
+      entrypoint: "sh",
+      command: ["-c", 'echo "$GREETING" > /mnt/host/greeting; cat /proc/net/dev > /mnt/host/interfaces; sleep 1'],
+      user: "0",
+      env: { GREETING: "hi" },
+      binds: [{ source: shared, target: "/mnt/host" }],
+      network: "none",
+      autoRemove: true,
+    });
+    expect(id).toBeDefined();
+    const wait = engine.waitStopped(id!);
+    await engine.start([id!]);
+    await wait;
+    expect(await readFile(join(shared, "greeting"), "utf8")).toBe("hi\n");
+    expect(await readFile(join(shared, "interfaces"), "utf8")).not.toMatch(/eth0/);
+    for (let i = 0; i < 20 && (await engine.inspect([name])).length > 0; i++) await new Promise((r) => setTimeout(r, 250));
+    expect(await engine.inspect([name])).toEqual([]);
+
+    let stopped = false;
+    const stopping = engine.waitStopped(waited).then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(stopped).toBe(false);
+    await docker("stop", "-t", "0", waited);
+    await stopping;
+    expect(stopped).toBe(true);
+    await engine.waitStopped(`absent-${run}`); // a container that is gone has stopped
   });
 
   it("connects a container to a network, and a second connect is a no-op", async () => {

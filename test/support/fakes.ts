@@ -4,12 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubeApi, NodeSummary } from "../../src/apiserver.js";
 import { KIND_CLUSTER_LABEL, KIND_ROLE_LABEL } from "../../src/cluster/view.js";
-import type { CreateInput, KindTool } from "../../src/cluster/kind.js";
+import { PortTakenError, type CreateInput, type KindTool } from "../../src/cluster/kind.js";
 import type { ContainerDetails, ContainerEngine, ContainerSpec, NodeHandle } from "../../src/engine/engine.js";
 import type { Engines } from "../../src/engines.js";
 import type { GitOpsEngine } from "../../src/gitops/engine.js";
+import { claimOwner, readOwner } from "../../src/gitops/owner.js";
 import { createLogger, type Logger } from "../../src/log.js";
-import type { Self } from "../../src/route/self.js";
+import { identityOf, type Self } from "../../src/route/self.js";
 import { createServices, type ServiceKey, type ServiceRunner, writeState } from "../../src/serve/daemon.js";
 import { type Live, plan, type Wanted } from "../../src/serve/policy.js";
 
@@ -26,6 +27,8 @@ export interface FakeContainer extends ContainerDetails {
 export class FakeEngine implements ContainerEngine {
   readonly containers = new Map<string, FakeContainer>();
   readonly calls: string[] = [];
+  /** Every container asked for, as asked. */
+  readonly specs: ContainerSpec[] = [];
   private next = 1;
 
   add(spec: Partial<FakeContainer> & { name: string }): FakeContainer {
@@ -57,8 +60,14 @@ export class FakeEngine implements ContainerEngine {
       .filter((c) => c.running && Object.values(c.bindings).some((list) => list.some((b) => b.hostPort === port && (b.hostIp === hostIp || b.hostIp === ""))))
       .map((c) => ({ id: c.id, name: c.name, hostIp }));
   }
+  async publishedPorts() {
+    return [...this.containers.values()].flatMap((c) =>
+      Object.values(c.bindings).flatMap((list) => list.map((b) => ({ id: c.id, name: c.name, hostIp: b.hostIp, hostPort: b.hostPort, running: c.running }))),
+    );
+  }
   async create(spec: ContainerSpec) {
     if (this.find(spec.name)) return { conflict: true };
+    this.specs.push(spec);
     const c = this.add({ name: spec.name, image: spec.image, labels: spec.labels, running: false, status: "created" });
     this.calls.push(`create ${spec.name}`);
     return { id: c.id, conflict: false };
@@ -70,6 +79,9 @@ export class FakeEngine implements ContainerEngine {
   async tryStart(id: string) {
     await this.start([id]);
     return undefined;
+  }
+  async waitStopped(id: string) {
+    this.calls.push(`wait ${this.find(id)?.name ?? id}`);
   }
   async stop(ids: readonly string[]) {
     for (const id of ids) Object.assign(this.find(id)!, { running: false, status: "exited" });
@@ -98,7 +110,15 @@ export class FakeEngine implements ContainerEngine {
       exec: async (args) => {
         if (!c().running) return { command: args.join(" "), stdout: "", stderr: "not running", exitCode: 1 };
         if (args[0] === "touch") c().files.set(args[1]!, "");
-        return { command: args.join(" "), stdout: "", stderr: "", exitCode: 0 };
+        // `find DIR -name *.json ... -exec cat {} +`: the files under DIR, one after the other.
+        const stdout =
+          args[0] === "find"
+            ? [...c().files]
+                .filter(([path]) => path.startsWith(`${args[1]}/`) && path.endsWith(".json"))
+                .map(([, text]) => text)
+                .join("")
+            : "";
+        return { command: args.join(" "), stdout, stderr: "", exitCode: 0 };
       },
       readFile: async (path) => c().files.get(path),
       writeFile: async (path, text) => void c().files.set(path, text),
@@ -113,11 +133,20 @@ const KIND_KUBECONFIG = readFileSync("test/fixtures/kind-kubeconfig.yaml", "utf8
 export class FakeKind implements KindTool {
   readonly created: CreateInput[] = [];
   readonly deleted: string[] = [];
+  /** Host ports a process outside Docker holds: kind's create fails on them, as Docker's publish would. */
+  readonly hostProcessPorts = new Set<number>();
   constructor(private readonly engine: FakeEngine) {}
 
   async create(input: CreateInput) {
     this.created.push(input);
     const port = Number(/apiServerPort: (\d+)/.exec(input.configYaml)?.[1]);
+    // Creating takes a while: what others do meanwhile (a race) is seen.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (this.hostProcessPorts.has(port))
+      throw new PortTakenError(port, `Error starting userland proxy: listen tcp4 127.0.0.1:${port}: bind: address already in use`);
+    // As Docker's publish would: a port a running container holds is refused.
+    if ((await this.engine.portHolders(port, "127.0.0.1")).length > 0)
+      throw new PortTakenError(port, `Bind for 127.0.0.1:${port} failed: port is already allocated`);
     const node = this.engine.add({
       name: `${input.name}-control-plane`,
       labels: { [KIND_CLUSTER_LABEL]: input.name, [KIND_ROLE_LABEL]: "control-plane" },
@@ -139,9 +168,20 @@ export class FakeKind implements KindTool {
   }
 }
 
-/** An API server whose nodes are the cluster's node containers, all Ready; it records applied objects. */
+/**
+ * An API server whose nodes are the cluster's node containers, all Ready; it records applied objects,
+ * and keeps created ones by cluster and path, with a resourceVersion that a replace must name.
+ */
 export function fakeApi(engine: FakeEngine, applied: Array<{ path: string; object: object }> = []): Engines["api"] {
+  const stored = new Map<string, { metadata?: { resourceVersion?: string } }>();
+  let version = 0;
   return (endpoint) => {
+    const key = (path: string) => `${endpoint.server} ${path}`;
+    const keep = (path: string, object: object) => {
+      const copy = structuredClone(object) as { metadata?: { resourceVersion?: string } };
+      copy.metadata = { ...copy.metadata, resourceVersion: String(++version) };
+      stored.set(key(path), copy);
+    };
     const api: KubeApi = {
       endpoint,
       async listNodes(): Promise<NodeSummary[]> {
@@ -150,10 +190,21 @@ export function fakeApi(engine: FakeEngine, applied: Array<{ path: string; objec
         if (nodes.length === 0) throw Object.assign(new Error("ENOTFOUND"), { step: "dns" });
         return nodes.map((n) => ({ name: n.name, ready: true, roles: [n.labels[KIND_ROLE_LABEL] ?? ""], version: "v1.34.4" }));
       },
-      get: async () => undefined,
+      get: async <T>(path: string) => structuredClone(stored.get(key(path))) as T | undefined,
       apply: async (path, object) => void applied.push({ path, object }),
       mergePatch: async () => undefined,
-      delete: async () => undefined,
+      async create(path, object) {
+        if (stored.has(key(path))) return false;
+        keep(path, object);
+        return true;
+      },
+      async replace(path, object) {
+        const current = stored.get(key(path));
+        if (current?.metadata?.resourceVersion !== (object as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion) return false;
+        keep(path, object);
+        return true;
+      },
+      delete: async (path) => void stored.delete(key(path)),
       // Nothing changes in this cluster: the watch waits until it is stopped.
       watch: (_path, options) => new Promise<void>((resolve) => options.signal?.addEventListener("abort", () => resolve())),
     };
@@ -162,12 +213,14 @@ export function fakeApi(engine: FakeEngine, applied: Array<{ path: string; objec
 }
 
 /** This container, in the fake engine: joins networks by asking it. */
-export function fakeSelf(engine: FakeEngine): Self {
-  const me = engine.add({ name: "devcontainer", image: "vsc-project" });
+export function fakeSelf(engine: FakeEngine, name = "devcontainer"): Self {
+  const me = engine.add({ name, image: "vsc-project", labels: { "devcontainer.local_folder": `/home/dev/${name}` } });
   return {
     gateway: "172.17.0.1",
     id: async () => me.id,
     image: async () => me.image,
+    identity: async () => identityOf(me),
+    socketSource: async () => "/var/run/docker.sock",
     addressOn: async (network) => me.networks[network]?.ip,
     async join(network) {
       if (!network) return "no network";
@@ -175,6 +228,41 @@ export function fakeSelf(engine: FakeEngine): Self {
       return undefined;
     },
   };
+}
+
+/**
+ * A GitOps engine that applies at once: it records what each cluster was told to follow, reports the
+ * workspace's commit as applied, and keeps its owner the way every engine does (gitops/owner.ts).
+ */
+export class FakeGitOps implements GitOpsEngine {
+  readonly name = "fake";
+  /** By API server: what it follows. */
+  readonly following = new Map<string, { url: string; branch: string; path: string }>();
+  readonly installs: string[] = [];
+  constructor(private readonly commit: () => string) {}
+
+  async install({ api }: { api: KubeApi }) {
+    this.installs.push(api.endpoint.server);
+    return "installed fake";
+  }
+  async follow(api: KubeApi, source: { url: string; branch: string; path: string }) {
+    this.following.set(api.endpoint.server, source);
+  }
+  async requestSync() {
+    return "0";
+  }
+  async observe(api: KubeApi) {
+    const source = this.following.get(api.endpoint.server);
+    return { ...source, source: { ready: true, handled: "1", revision: this.commit() }, sync: { ready: true, applied: this.commit() } };
+  }
+  async afterNodesStarted() {
+    return [];
+  }
+  async versions() {
+    return { installed: "v1", cli: "v1" };
+  }
+  owner = readOwner;
+  claim = claimOwner;
 }
 
 /**

@@ -57,6 +57,8 @@ function scriptedApi(lists: Array<{ items: KubeObject[]; rv: string } | "fail">,
     },
     apply: async () => undefined,
     mergePatch: async () => undefined,
+    create: async () => false,
+    replace: async () => false,
     delete: async () => undefined,
     async watch(path: string, options: WatchOptions) {
       calls.push(`watch ${path} from ${options.resourceVersion}`);

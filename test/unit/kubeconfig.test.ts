@@ -319,3 +319,14 @@ describe("credentials from kind", () => {
     expect(() => credentialsFromKind(fromKind, "kind-other")).toThrowError(/no complete entry/);
   });
 });
+
+describe("a second cluster's entry", () => {
+  it("does not take the current context from the first (extraClusters), unless none is current", () => {
+    const first = exported(undefined, entry("kind-dev"));
+    const [second] = planExport([{ path: "c", text: first }], entry("kind-staging"), false);
+    expect(read(second!.text)["current-context"]).toBe("kind-dev");
+    expect(byName(read(second!.text).contexts)["kind-staging"]).toBeDefined();
+    const [alone] = planExport([{ path: "c", text: undefined }], entry("kind-staging"), false);
+    expect(read(alone!.text)["current-context"]).toBe("kind-staging");
+  });
+});

@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import feature from "../../features/src/kind-cluster/devcontainer-feature.json" with { type: "json" };
 import { ZoneError } from "../../src/errors.js";
 import {
+  clusterLayer,
+  declaredClusters,
   DEFAULT_SETTINGS,
   envLayer,
   envName,
@@ -87,6 +89,65 @@ describe("versions said once", () => {
     const target = /target: "node(\d+)"/.exec(readFileSync("scripts/build.mjs", "utf8"))?.[1];
     expect(floor).toBeDefined();
     expect(target).toBe(floor);
+  });
+});
+
+describe("several clusters and a chosen port", () => {
+  const settings = (values: Record<string, string>) =>
+    resolveSettings([
+      fileLayer(
+        "/options.env",
+        Object.entries(values)
+          .map(([k, v]) => `${k}=${v}\n`)
+          .join(""),
+      ),
+    ]);
+
+  it("apiServerPort is auto by default, or a pinned port", () => {
+    expect(DEFAULT_SETTINGS.apiServerPort).toBe("auto");
+    expect(settings({ apiServerPort: "6443" }).apiServerPort).toBe(6443);
+    expect(() => settings({ apiServerPort: "Auto" })).toThrowError(/"auto" .* or a port from 1 to 65535/);
+  });
+
+  it("extraClusters declares more clusters, each with its own folder or gitopsPath", () => {
+    expect(declaredClusters(settings({ extraClusters: "staging:clusters/staging,prod:clusters/prod/,qa" }))).toEqual([
+      { name: "kind" },
+      { name: "staging", gitopsPath: "clusters/staging" },
+      { name: "prod", gitopsPath: "clusters/prod" },
+      { name: "qa" },
+    ]);
+    expect(declaredClusters(DEFAULT_SETTINGS)).toEqual([{ name: "kind" }]);
+  });
+
+  it.each([["Staging:clusters/s"], ["a:../x"], ["a,a"], ["a:b:c"], ["a,"], [","], ["a:/etc"], ["a b"]])(
+    "extraClusters=%j is refused, naming the option and what it accepts",
+    (value) => {
+      expect(() => settings({ extraClusters: value })).toThrowError(
+        /option extraClusters=.* is not valid: empty, or name:gitopsPath pairs separated by commas/,
+      );
+    },
+  );
+
+  it("an extra cluster that repeats clusterName is refused", () => {
+    expect(() => declaredClusters(settings({ clusterName: "dev", extraClusters: "staging,dev" }))).toThrowError(
+      /option extraClusters="staging,dev" \(from the settings\) is not valid: it names dev, which is clusterName/,
+    );
+  });
+
+  it("another cluster of the container takes its own name, port (auto) and folder; flags still win", () => {
+    const base = settings({ clusterName: "dev", apiServerPort: "6443", gitopsPath: "clusters/dev", extraClusters: "staging:clusters/staging,qa" });
+    const layered = (name: string, flags: Record<string, string> = {}) => {
+      const own = clusterLayer(base, name);
+      return resolveSettings([fileLayer("/f", `clusterName=dev\napiServerPort=6443\ngitopsPath=clusters/dev\n`), ...(own ? [own] : []), flagLayer(flags)]);
+    };
+    expect(clusterLayer(base, "dev")).toBeUndefined();
+    expect(layered("staging")).toMatchObject({ clusterName: "staging", apiServerPort: "auto", gitopsPath: "clusters/staging" });
+    expect(layered("qa")).toMatchObject({ clusterName: "qa", apiServerPort: "auto", gitopsPath: "clusters/dev" });
+    expect(layered("scratch", { gitopsPath: "clusters/x", apiServerPort: "7000" })).toMatchObject({
+      clusterName: "scratch",
+      apiServerPort: 7000,
+      gitopsPath: "clusters/x",
+    });
   });
 });
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { stepOfError, summarizeNodes } from "../../src/apiserver.js";
 import { containerIdFrom, parseDefaultGateway } from "../../src/route/self.js";
-import { progressLine } from "../../src/cluster/kind.js";
+import { progressLine, takenPortOf } from "../../src/cluster/kind.js";
+import { parseUsers } from "../../src/cluster/users.js";
 import { viewOf } from "../../src/cluster/view.js";
 import { bindingsClash, classifyDockerFailure, parseInspect, parsePublishedPorts } from "../../src/engine/docker.js";
 import { commandLine } from "../../src/proc.js";
@@ -121,7 +122,7 @@ describe("logger", () => {
 });
 
 describe("zone 2 and 3 views", () => {
-  it("reads docker inspect: names, state, labels, configured port bindings and network addresses", () => {
+  it("reads docker inspect: names, state, labels, configured port bindings, network addresses and mounts", () => {
     const [c] = parseInspect(
       JSON.stringify([
         {
@@ -131,6 +132,7 @@ describe("zone 2 and 3 views", () => {
           Config: { Labels: { "io.x-k8s.kind.cluster": "demo", "io.x-k8s.kind.role": "control-plane" }, Image: "kindest/node" },
           HostConfig: { PortBindings: { "6443/tcp": [{ HostIp: "127.0.0.1", HostPort: "6443" }], "80/tcp": null } },
           NetworkSettings: { Networks: { kind: { IPAddress: "172.18.0.2" }, bridge: {} } },
+          Mounts: [{ Source: "/var/run/docker.sock", Destination: "/var/run/kind-cluster/docker-host.sock" }],
         },
       ]),
     );
@@ -143,6 +145,7 @@ describe("zone 2 and 3 views", () => {
       labels: { "io.x-k8s.kind.cluster": "demo", "io.x-k8s.kind.role": "control-plane" },
       bindings: { "6443/tcp": [{ hostIp: "127.0.0.1", hostPort: 6443 }], "80/tcp": [] },
       networks: { kind: { ip: "172.18.0.2" }, bridge: { ip: "" } },
+      mounts: { "/var/run/kind-cluster/docker-host.sock": "/var/run/docker.sock" },
     });
   });
 
@@ -185,5 +188,20 @@ describe("zone 2 and 3 views", () => {
   it("writes a command line that a person can paste: arguments with spaces or quotes are quoted", () => {
     expect(commandLine("docker", ["exec", "node", "sh", "-c", "echo it's here"])).toBe(`docker exec node sh -c 'echo it'\\''s here'`);
     expect(commandLine("kind", ["create", "cluster", "--name=demo"])).toBe("kind create cluster --name=demo");
+  });
+});
+
+describe("projects side by side", () => {
+  it("reads the port Docker names when it cannot publish one, in each engine's words", () => {
+    expect(takenPortOf("Bind for 127.0.0.1:6443 failed: port is already allocated")).toBe(6443);
+    expect(takenPortOf("Error starting userland proxy: listen tcp4 127.0.0.1:6444: bind: address already in use")).toBe(6444);
+    expect(takenPortOf("failed to bind host port for 127.0.0.1:6445:172.18.0.2:6443/tcp: address already in use")).toBe(6445);
+    expect(takenPortOf("listen tcp6 [::1]:6446: bind: address already in use")).toBe(6446);
+    expect(takenPortOf("address already in use")).toBeUndefined();
+  });
+
+  it("reads a cluster's user records, one a line, skipping what is not one", () => {
+    const a = { container: "a".repeat(64), name: "a", project: "/p/a", since: "2026-01-01T00:00:00Z" };
+    expect(parseUsers(`${JSON.stringify(a)}\nnot json\n{"container":"../../etc"}\n\n`)).toEqual([a]);
   });
 });

@@ -1,5 +1,6 @@
 import type { KubeApi } from "../../apiserver.js";
 import type { GitOpsEngine } from "../engine.js";
+import { claimOwner, readOwner } from "../owner.js";
 import { fluxCliVersion, fluxInstall } from "./cli.js";
 import {
   GIT_REPOSITORY_PATH,
@@ -61,4 +62,7 @@ export const fluxEngine: GitOpsEngine = {
     const [cli, installed] = await Promise.all([fluxCliVersion().catch(() => undefined), installedVersion(api)]);
     return { cli, installed };
   },
+
+  owner: readOwner,
+  claim: claimOwner,
 };
