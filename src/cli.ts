@@ -55,6 +55,8 @@ commands:
   doctor    check every hop from this container to the API server, with a fix for each failure
   down      delete the cluster and its kubeconfig entries (other entries are kept); the local
             registry and its images stay unless --remove-registry
+  diff      what the working tree (uncommitted edits included) would change in the cluster, per
+            Flux Kustomization; exit 0 when nothing, 1 when something would, 2 on errors
   options   the settings as the hooks see them, and where each came from
 
 flags (each overrides the Feature's option of the same name; so does its KIND_CLUSTER_* variable):
@@ -191,6 +193,10 @@ async function main(argv: readonly string[]): Promise<number> {
       const checks = await doctor(await engines(), settings, kubeconfig);
       process.stdout.write(`${renderChecks(checks)}\n`);
       return checks.some((c) => c.state === "fail") ? 1 : 0;
+    }
+    case "diff": {
+      const { diff } = await import("./diff.js");
+      return diff(await engines(), settings, kubeconfig, process.cwd(), logger);
     }
     case "down": {
       const { down } = await import("./down.js");

@@ -3,7 +3,9 @@ import { completion, observeCluster, type ClusterView, type Completion } from ".
 import type { EngineInfo } from "./engine/engine.js";
 import type { Engines } from "./engines.js";
 import { messageOf, ZoneError } from "./errors.js";
+import { readAgeKey } from "./gitops/age-key.js";
 import type { GitOpsView } from "./gitops/engine.js";
+import { locateProblems, type LocatedProblem } from "./gitops/problems.js";
 import { readKubeconfig, type ClusterEntry } from "./kubeconfig/index.js";
 import type { Settings } from "./options.js";
 import { observeRegistry, type RegistryView } from "./registry.js";
@@ -46,9 +48,13 @@ interface RegistryObservation {
 
 interface GitOpsObservation {
   view?: GitOpsView;
+  /** The view's problems, each with the files of the committed tree that declare what it names. */
+  problems: LocatedProblem[];
   /** The workspace's HEAD commit, read from the repository the Git source service serves. */
   head?: string;
   source?: ServiceInstance<GitSourceConfig>;
+  /** The SOPS age identities this container holds (how many, from where; never the key itself). */
+  ageKey?: { count: number; sources: string[] };
   error?: string;
 }
 
@@ -111,11 +117,14 @@ async function gitopsPart(engines: Engines, settings: Settings, core: Observatio
   const key = serviceKey("git-source", settings.clusterName);
   const source = services.find((s) => s.key.kind === key.kind && s.key.instance === key.instance) as ServiceInstance<GitSourceConfig> | undefined;
   const head = source ? (await readHead(source.config.repo).catch(() => undefined))?.commit : undefined;
+  const age = await readAgeKey();
+  const part = { source, head, problems: [], ageKey: age && { count: age.count, sources: age.sources } };
   const api = entryApi(engines, core);
-  if (!api) return { source, head, error: "the API server is not reachable" };
+  if (!api) return { ...part, error: "the API server is not reachable" };
   try {
-    return { view: await engines.gitops(settings.gitops).observe(api), head, source };
+    const view = await engines.gitops(settings.gitops).observe(api);
+    return { ...part, view, problems: await locateProblems(source?.config.repo, view.problems) };
   } catch (error) {
-    return { source, head, error: messageOf(error) };
+    return { ...part, error: messageOf(error) };
   }
 }

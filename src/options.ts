@@ -1,5 +1,6 @@
 import feature from "../features/src/kind-cluster/devcontainer-feature.json" with { type: "json" };
 import { ZoneError } from "./errors.js";
+import { COMPONENTS_ACCEPTED, parseComponents } from "./gitops/flux/components.js";
 
 /**
  * The Feature's options, defined once. devcontainer-feature.json holds each option's name, type,
@@ -86,6 +87,7 @@ const RULES = {
   gitopsPath: rule("run", "a relative path inside the workspace repository, of letters, digits and . _ - /, without ..", (t) =>
     /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/.test(t) && !t.split("/").includes("..") ? t.replace(/\/$/, "") : INVALID,
   ),
+  fluxComponents: rule("run", COMPONENTS_ACCEPTED, (t) => parseComponents(t) ?? INVALID),
   kindVersion: version("kind"),
   kubectlVersion: version("kubectl"),
   fluxVersion: version("flux"),

@@ -1,4 +1,5 @@
 import { contextName } from "./kubeconfig/names.js";
+import { problemText } from "./gitops/problems.js";
 import type { FullObservation } from "./observe.js";
 import type { Settings } from "./options.js";
 import { REGISTRY_NAME } from "./registry.js";
@@ -11,7 +12,20 @@ export interface Status {
   cluster: { name: string; state?: string; nodes: Array<{ name: string; role: string; running: boolean }>; api?: string };
   route: { server?: string; reachable: boolean; detail: string };
   registry?: { running: boolean; published?: string; onClusterNetwork: boolean; relay?: string; error?: string };
-  gitops?: { following?: string; head?: string; applied?: string; ready?: boolean; message?: string; error?: string };
+  gitops?: {
+    following?: string;
+    head?: string;
+    applied?: string;
+    ready?: boolean;
+    message?: string;
+    error?: string;
+    /** Every Kustomization (or the engine's unit), and how many are Ready. */
+    units?: { total: number; ready: number };
+    /** What must be fixed: the object, the files that declare it, the engine's message, the fix. */
+    problems?: Array<{ subject: string; files: string[]; message: string; fix?: string }>;
+    /** Whether encrypted Secrets can be decrypted, in a sentence. */
+    decryption?: string;
+  };
   services: Array<{ kind: string; cluster: string; instance: string; running: boolean; pid?: number; summary?: string; log: string }>;
 }
 
@@ -67,9 +81,27 @@ export function statusOf(settings: Settings, o: FullObservation): Status {
           applied: sync?.applied,
           ready: sync?.ready,
           message: sync?.ready ? undefined : (sync?.message ?? g.view?.source?.message),
+          units: g.view && { total: g.view.units.length, ready: g.view.units.filter((u) => u.ready).length },
+          problems: g.problems.map(({ subject, files, message, fix }) => ({ subject, files, message, fix })),
+          decryption: decryptionOf(g),
         };
   }
   return status;
+}
+
+const KEY_PLACES = "$SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt";
+
+/** Whether SOPS-encrypted Secrets can be decrypted: the key here, the key in the cluster, who uses it. Pure. */
+export function decryptionOf(g: Pick<NonNullable<FullObservation["gitops"]>, "view" | "ageKey">): string | undefined {
+  const inCluster = g.view?.decryption.key ?? false;
+  const users = g.view?.decryption.users ?? [];
+  const here = g.ageKey && `${g.ageKey.count} age ${g.ageKey.count === 1 ? "identity" : "identities"} from ${g.ageKey.sources.join(", ")}`;
+  const usedBy = users.length ? `; used by ${users.join(", ")}` : "";
+  if (inCluster) return `SOPS age key in flux-system/sops-age (${here ?? "stored by an earlier start; none in this container"})${usedBy}`;
+  if (here) return `${here}, not in the cluster yet: run \`kind-cluster up\`${usedBy}`;
+  if (users.length)
+    return `NOT set up: ${users.join(", ")} decrypt with flux-system/sops-age and there is no age key: put yours in ${KEY_PLACES}, then \`kind-cluster up\``;
+  return `not set up (no age key in ${KEY_PLACES})`;
 }
 
 export function renderStatus(s: Status): string {
@@ -80,7 +112,8 @@ export function renderStatus(s: Status): string {
     `zone 3 kind cluster   ${s.cluster.name}: ${nodes}${s.cluster.api ? `, API published on ${s.cluster.api}` : ""}`,
     `route                 ${s.route.server ?? "-"}${s.devContainer.tlsServerName ? ` (tls-server-name ${s.devContainer.tlsServerName})` : ""}: ${s.route.reachable ? "reachable" : "not reachable"}, ${s.route.detail}`,
     ...(s.registry ? [`registry              ${renderRegistry(s.registry)}`] : []),
-    ...(s.gitops ? [`gitops                ${renderGitOps(s.gitops)}`] : []),
+    ...(s.gitops ? [`gitops                ${renderGitOps(s.gitops)}`, ...renderProblems(s.gitops)] : []),
+    ...(s.gitops?.decryption ? [`decryption            ${s.gitops.decryption}`] : []),
     ...s.services.map(
       (v) =>
         `service               ${SERVICE_KINDS[v.kind as keyof typeof SERVICE_KINDS]?.title ?? v.kind}${v.instance === "default" ? "" : ` ${v.instance}`}: ${v.running ? `running (pid ${v.pid}), ${v.summary}` : `NOT running (log ${v.log})`}`,
@@ -99,5 +132,10 @@ function renderGitOps(g: NonNullable<Status["gitops"]>): string {
   const short = (c?: string) => c?.slice(0, 7) ?? "none";
   const state = g.ready ? "Ready" : `not Ready${g.message ? `: ${g.message}` : ""}`;
   const behind = g.head && g.applied !== g.head ? ` (workspace HEAD ${short(g.head)})` : "";
-  return `following ${g.following ?? "?"}, applied ${short(g.applied)}${behind}, ${state}`;
+  const units = g.units && g.units.total > 1 ? `; ${g.units.ready}/${g.units.total} Kustomizations Ready` : "";
+  return `following ${g.following ?? "?"}, applied ${short(g.applied)}${behind}, ${state}${units}`;
+}
+
+function renderProblems(g: NonNullable<Status["gitops"]>): string[] {
+  return (g.problems ?? []).flatMap((p) => [`  ✗ ${problemText(p)}`, ...(p.fix ? [`    fix: ${p.fix}`] : [])]);
 }

@@ -22,12 +22,13 @@ jq -n \
   --arg mirrorUrl "$MIRROR_URL" --arg mirrorDir "$TESTBED_CACHE/mirror" --arg dockerVersion "$DOCKER_VERSION" \
   --arg fluxVersion "$FLUX_VERSION" --arg helmVersion "$HELM_VERSION" --arg registryImage "$REGISTRY_IMAGE" \
   --argjson fluxImages "$(flux_images | jq -R . | jq -s .)" \
+  --arg fluxComponents "$(flux_images | sed 's#.*/##; s#:.*##' | paste -sd,)" \
   '{kindVersion: $kindVersion, kubernetesVersion: $kubernetesVersion, kind: $kind, kubectl: $kubectl,
     nodeImage: $nodeImage, baseImage: $baseImage, mirrorUrl: $mirrorUrl, mirrorDir: $mirrorDir,
     dockerVersion: $dockerVersion, fluxVersion: $fluxVersion, helmVersion: $helmVersion,
     registryImage: $registryImage, fluxImages: $fluxImages,
     featureOptions: {kindVersion: $kindVersion, kubectlVersion: $kubernetesVersion, nodeImage: $nodeImage,
       downloadMirror: $mirrorUrl, dockerVersion: $dockerVersion, fluxVersion: $fluxVersion,
-      helmVersion: $helmVersion, registryImage: $registryImage}}' >"$REPO_DIR/.testbed/testbed.json.tmp"
+      helmVersion: $helmVersion, registryImage: $registryImage, fluxComponents: $fluxComponents}}' >"$REPO_DIR/.testbed/testbed.json.tmp"
 mv "$REPO_DIR/.testbed/testbed.json.tmp" "$REPO_DIR/.testbed/testbed.json"
 log "test bed ready in $((SECONDS - START))s: .testbed/testbed.json ($(du -sh "$TESTBED_CACHE" | cut -f1) in $TESTBED_CACHE)"
