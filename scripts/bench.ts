@@ -7,12 +7,14 @@ import { execa } from "execa";
 import { devcontainerUp, imageRefs, removeContainer, removeImages, removeProjectImages, sh } from "../test/support/devcontainer.js";
 import { devProject } from "../test/support/project.js";
 import { setup as serveOfficialFeatures, teardown as stopOfficialFeatures } from "../test/support/official-features.js";
+import { LOG_LIMIT_BYTES } from "../src/serve/runtime.js";
 import { deleteClusters, nodeContainers, readTestbed, removeRegistry } from "../test/support/testbed.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const FAST_RUNS = Number(process.env.BENCH_FAST_RUNS ?? 7);
 const LOOP_RUNS = Number(process.env.BENCH_LOOP_RUNS ?? 5);
 const GITOPS_RUNS = Number(process.env.BENCH_GITOPS_RUNS ?? 10);
+const SOAK_COMMITS = Number(process.env.BENCH_SOAK_COMMITS ?? 300);
 const testbed = readTestbed();
 
 const median = (xs: number[]) => {
@@ -200,6 +202,27 @@ async function measure(): Promise<void> {
     met: applied <= 10_000,
   });
 
+  console.error(`[bench] soak: ${SOAK_COMMITS} commits, each applied in order; the services' memory and logs`);
+  const soak = await soakLoop(dir);
+  rows.push({
+    figure: `soak: ${SOAK_COMMITS} commits, each applied in order: resident memory the services grew by (${fmt(soak.rssBefore, "MB")} before)`,
+    ours: soak.rssAfter - soak.rssBefore,
+    baseline: 20,
+    baselineName: "the target",
+    target: "< 20 MB",
+    met: soak.rssAfter - soak.rssBefore < 20,
+    unit: "MB",
+  });
+  rows.push({
+    figure: `soak: the largest service log after ${SOAK_COMMITS} commits`,
+    ours: soak.largestLog / 1e6,
+    baseline: LOG_LIMIT_BYTES / 1e6,
+    baselineName: "the rotation limit (one previous file kept beside it)",
+    target: "<= the limit",
+    met: soak.largestLog <= LOG_LIMIT_BYTES,
+    unit: "MB",
+  });
+
   console.error("[bench] CLI start-up");
   const [cli, node] = medians(await inTurns(FAST_RUNS * 2, [{ run: () => timed(dir, "kind-cluster --version") }, { run: () => timed(dir, "node -e 0") }]));
   rows.push({
@@ -292,6 +315,37 @@ async function gitopsLoop(dir: string, name: string): Promise<number> {
   }
   console.error(`[bench]   commit to applied: ${values.join(", ")} ms`);
   return median(values);
+}
+
+/** The resident memory of this container's service processes and their supervisor (MB), from /proc. */
+async function servicesRss(dir: string): Promise<number> {
+  const out = await sh(dir, "for p in $(pgrep -f 'kind-cluster[.]mjs (serve|supervise)'); do awk '/^VmRSS/ {print $2}' /proc/$p/status; done");
+  return (
+    out.stdout
+      .split("\n")
+      .filter(Boolean)
+      .reduce((sum, kb) => sum + Number(kb), 0) / 1024
+  );
+}
+
+/**
+ * A few hundred commits, each waited for until the cluster applied it, against the services' resident
+ * memory before and after (a leak in the Git source or the watch would show here) and the size of
+ * their logs (bounded by rotation).
+ */
+async function soakLoop(dir: string): Promise<{ rssBefore: number; rssAfter: number; largestLog: number }> {
+  const rssBefore = await servicesRss(dir);
+  for (let i = 1; i <= SOAK_COMMITS; i++) {
+    const text = configMap(`soak${i}`).replace(/\n/g, "\\n");
+    await timed(
+      dir,
+      `printf '${text}' > clusters/local/bench.yaml && git commit -q -am 'soak ${i}' && until [ "$(kubectl get configmap bench -o jsonpath='{.data.value}')" = "soak${i}" ]; do sleep 0.1; done`,
+    );
+    if (i % 50 === 0) console.error(`[bench]   soak: ${i} commits applied, services at ${(await servicesRss(dir)).toFixed(1)} MB`);
+  }
+  const rssAfter = await servicesRss(dir);
+  const logs = await sh(dir, `find "\${XDG_RUNTIME_DIR:-/tmp}"/kind-cluster* -name '*.log' -exec stat -c %s {} + 2>/dev/null | sort -n | tail -n 1`);
+  return { rssBefore, rssAfter, largestLog: Number(logs.stdout.trim() || 0) };
 }
 
 /**

@@ -96,7 +96,7 @@ function parseArgs(argv: readonly string[]): Parsed {
     else if (arg === "--version" || arg === "-v") parsed.command = "version";
     else if (arg === "--help" || arg === "-h") parsed.command = "help";
     else if (!arg.startsWith("-") && !parsed.command) parsed.command = arg;
-    else if (!arg.startsWith("-") && parsed.command === "serve") parsed.positionals.push(arg);
+    else if (!arg.startsWith("-") && (parsed.command === "serve" || parsed.command === "supervise")) parsed.positionals.push(arg);
     else throw new Error(`unknown argument ${arg}; see \`kind-cluster --help\``);
   }
   return parsed;
@@ -153,6 +153,14 @@ async function main(argv: readonly string[]): Promise<number> {
     return args.command === "help" ? 0 : 2;
   }
   if (args.command === "options") return optionsCommand(args);
+  if (args.command === "supervise") {
+    // Internal: keeps the services of one runtime folder running (see serve/supervisor.ts); it runs until stopped.
+    const { runSupervisor } = await import("./serve/supervisor.js");
+    const [dir] = args.positionals;
+    if (!dir || args.positionals.length > 1) throw new Error("usage: kind-cluster supervise <runtime folder>");
+    await runSupervisor(dir);
+    return new Promise<number>(() => undefined);
+  }
   if (args.command === "serve") {
     // Internal: the body of a zone-1 background service, started by `up` (see serve/daemon.ts); it runs until stopped.
     const { serve } = await import("./serve/index.js");

@@ -11,7 +11,7 @@ import { nodeHostsFile, pullFromNode, REGISTRY_NAME } from "./registry.js";
 import type { Check } from "./report.js";
 import { diagnoseRoutes, exposureWarning } from "./route/index.js";
 import { GIT_PATH } from "./serve/git-source.js";
-import { decryptionOf } from "./status.js";
+import { decryptionOf, serviceLine, serviceStatusOf } from "./status.js";
 
 /**
  * `kind-cluster doctor`: every hop checked in zone order, each failure with its fix. It judges the
@@ -166,8 +166,27 @@ export async function doctor(engines: Engines, settings: Settings, kubeconfig: s
   } catch (e) {
     add({ zone: Z3, name: "ready", state: "fail", ...failure(e) });
   }
+  checks.push(...(await serviceChecks(engines, o)));
   if (o.registry) checks.push(...(await registryHops(engines, settings, cluster, o)));
   if (o.gitops) checks.push(...(await gitopsHops(engines, settings, kube, cluster, o)));
+  return checks;
+}
+
+const SERVICES = "zone 1: services";
+
+/** Each of this container's service instances for the cluster: running, or why not, with its last log lines. */
+async function serviceChecks(engines: Engines, o: FullObservation): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const instance of o.services) {
+    const tail = instance.state ? undefined : await engines.services.logTail(instance.key, 5);
+    checks.push({
+      zone: SERVICES,
+      name: instance.key.instance === "default" ? instance.key.kind : `${instance.key.kind} ${instance.key.instance}`,
+      state: instance.state ? "ok" : "fail",
+      detail: `${serviceLine(serviceStatusOf(instance))}${tail ? `; its last lines:\n${tail.replace(/^/gm, "        | ")}` : ""}`,
+      fix: "its supervisor restarts it, backing off while it keeps failing; fix what its log names, then `kind-cluster up` starts it at once",
+    });
+  }
   return checks;
 }
 

@@ -3,6 +3,7 @@ import { problemText } from "./gitops/problems.js";
 import type { FullObservation } from "./observe.js";
 import type { Settings } from "./options.js";
 import { REGISTRY_NAME } from "./registry.js";
+import type { ServiceInstance } from "./serve/daemon.js";
 import { SERVICE_KINDS } from "./serve/kinds.js";
 
 /** `kind-cluster status`: the observation, one line per zone and part. Pure: observe.ts does the looking. */
@@ -26,7 +27,45 @@ export interface Status {
     /** Whether encrypted Secrets can be decrypted, in a sentence. */
     decryption?: string;
   };
-  services: Array<{ kind: string; cluster: string; instance: string; running: boolean; pid?: number; summary?: string; log: string }>;
+  services: ServiceStatus[];
+}
+
+export interface ServiceStatus {
+  kind: string;
+  cluster: string;
+  instance: string;
+  running: boolean;
+  pid?: number;
+  summary?: string;
+  /** How often the supervisor restarted it, why it last ended, whether it keeps failing. */
+  restarts: number;
+  lastExit?: string;
+  failing: boolean;
+  log: string;
+}
+
+export function serviceStatusOf(s: ServiceInstance): ServiceStatus {
+  const { supervision } = s;
+  return {
+    kind: s.key.kind,
+    cluster: s.key.cluster,
+    instance: s.key.instance,
+    running: s.state !== undefined,
+    pid: s.state?.pid,
+    summary: s.state?.summary,
+    restarts: supervision?.restarts ?? 0,
+    lastExit: supervision?.lastExit,
+    failing: supervision?.failing ?? false,
+    log: s.log,
+  };
+}
+
+/** One line for a service instance: what it serves, or why it does not. Pure. */
+export function serviceLine(v: ServiceStatus): string {
+  const title = `${SERVICE_KINDS[v.kind as keyof typeof SERVICE_KINDS]?.title ?? v.kind}${v.instance === "default" ? "" : ` ${v.instance}`}`;
+  const history = v.restarts ? `restarted ${v.restarts} time${v.restarts > 1 ? "s" : ""}, last it ${v.lastExit}` : "";
+  if (v.running) return `${title}: running (pid ${v.pid}${history ? `; ${history}` : ""}), ${v.summary}`;
+  return `${title}: NOT running${v.failing ? ", FAILING" : ""}${history ? ` (${history})` : ""}; log ${v.log}`;
 }
 
 export function statusOf(settings: Settings, o: FullObservation): Status {
@@ -54,15 +93,7 @@ export function statusOf(settings: Settings, o: FullObservation): Status {
       reachable: o.route?.reachable ?? false,
       detail: o.route?.detail ?? (entry ? "no cluster to reach" : "no kubeconfig entry"),
     },
-    services: o.services.map((s) => ({
-      kind: s.key.kind,
-      cluster: s.key.cluster,
-      instance: s.key.instance,
-      running: s.state !== undefined,
-      pid: s.state?.pid,
-      summary: s.state?.summary,
-      log: s.log,
-    })),
+    services: o.services.map(serviceStatusOf),
   };
   if (o.registry) {
     const r = o.registry;
@@ -114,10 +145,7 @@ export function renderStatus(s: Status): string {
     ...(s.registry ? [`registry              ${renderRegistry(s.registry)}`] : []),
     ...(s.gitops ? [`gitops                ${renderGitOps(s.gitops)}`, ...renderProblems(s.gitops)] : []),
     ...(s.gitops?.decryption ? [`decryption            ${s.gitops.decryption}`] : []),
-    ...s.services.map(
-      (v) =>
-        `service               ${SERVICE_KINDS[v.kind as keyof typeof SERVICE_KINDS]?.title ?? v.kind}${v.instance === "default" ? "" : ` ${v.instance}`}: ${v.running ? `running (pid ${v.pid}), ${v.summary}` : `NOT running (log ${v.log})`}`,
-    ),
+    ...s.services.map((v) => `service               ${serviceLine(v)}`),
   ].join("\n");
 }
 

@@ -40,6 +40,10 @@ const GIVE_UP_MS = 5 * 60_000;
 const pollMs = (since: number) => (Date.now() - since < 30_000 ? 250 : 2_000);
 
 export async function startGitSource(config: GitSourceConfig, log: ServiceLog): Promise<Running> {
+  // The repository is for the cluster's network alone: an address that means "every interface" is refused,
+  // whatever the configuration file says.
+  if (["0.0.0.0", "::", ""].includes(config.host))
+    throw new Error(`the Git source must listen on one address of the cluster's network, not ${JSON.stringify(config.host)}`);
   const server = await startGitServer({ repo: config.repo, host: config.host, port: config.port, path: GIT_PATH, log });
   const engine = gitopsEngine(config.engine);
   let stopped = false;

@@ -1,5 +1,5 @@
-import { readFile, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { readFile, realpath, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { run } from "../proc.js";
 
 /**
@@ -15,9 +15,21 @@ export interface Head {
   branch?: string;
 }
 
-// Read-only git: `safe.directory=*` for a workspace owned by another uid, and no optional locks
-// (nothing that would refresh the index as a side effect).
-const GIT = ["-c", "safe.directory=*"];
+/**
+ * `safe.directory` for every folder from `dir` up to the root: the places git's discovery may stop at
+ * from `dir`. A workspace owned by another uid (a bind mount from the host) is then readable, and no
+ * other repository is. Pure.
+ */
+export function safeForDiscovery(dir: string): string[] {
+  const dirs = [dir];
+  while (dirname(dirs[dirs.length - 1]!) !== dirs[dirs.length - 1]) dirs.push(dirname(dirs[dirs.length - 1]!));
+  return dirs.flatMap((d) => ["-c", `safe.directory=${d}`]);
+}
+
+/** git compares safe.directory with the real path: a workspace reached through a link is resolved first. */
+const safeFrom = async (repo: string) => safeForDiscovery(await realpath(repo).catch(() => resolve(repo)));
+
+// Read-only git: no optional locks (nothing that would refresh the index as a side effect).
 const GIT_ENV = { GIT_OPTIONAL_LOCKS: "0" };
 
 // ---------------------------------------------------------------------------------------------------
@@ -46,7 +58,7 @@ export function sameHead(a: Head | undefined, b: Head | undefined): boolean {
 // ---------------------------------------------------------------------------------------------------
 
 export async function readHead(repo: string): Promise<Head> {
-  const result = await run("git", [...GIT, "-C", repo, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], { env: GIT_ENV });
+  const result = await run("git", [...(await safeFrom(repo)), "-C", repo, "rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], { env: GIT_ENV });
   if (result.exitCode !== 0) throw new Error(`cannot read HEAD of ${repo}: ${result.stderr.trim()}`);
   return parseHead(result.stdout);
 }
@@ -60,7 +72,7 @@ interface GitDirs {
 
 async function gitDirs(repo: string): Promise<GitDirs> {
   // Relative answers are relative to `-C`'s folder (older gits have no --path-format=absolute).
-  const result = await run("git", [...GIT, "-C", repo, "rev-parse", "--git-dir", "--git-common-dir"], { env: GIT_ENV });
+  const result = await run("git", [...(await safeFrom(repo)), "-C", repo, "rev-parse", "--git-dir", "--git-common-dir"], { env: GIT_ENV });
   const [gitDir, commonDir] = result.stdout.trim().split("\n");
   if (result.exitCode !== 0 || !gitDir || !commonDir) throw new Error(`not a Git repository: ${repo}: ${result.stderr.trim()}`);
   return { gitDir: resolve(repo, gitDir), commonDir: resolve(repo, commonDir) };

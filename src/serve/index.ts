@@ -1,14 +1,17 @@
-import { rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { processStart } from "../pids.js";
 import { readServiceFile, servicePaths, writeState } from "./daemon.js";
 import { SERVICE_KINDS, serviceRow } from "./kinds.js";
+import { removeFile, rotatingLog } from "./runtime.js";
+import { ensureSupervisor } from "./supervisor.js";
 
 /**
- * `kind-cluster serve <config file>`: the body of one zone-1 service instance (daemon.ts starts it).
- * It records itself as ready once it listens, and stops cleanly on SIGTERM.
+ * `kind-cluster serve <config file>`: the body of one zone-1 service instance, started by the
+ * supervisor (supervisor.ts). It logs one escaped line per event to its own bounded log, records
+ * itself as ready once it serves, stops cleanly on SIGTERM, and starts a supervisor again when it
+ * finds none running (the supervisor was killed; the new one adopts this process).
  */
-const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+const SUPERVISOR_CHECK_MS = 2_000;
 
 export async function serve(configPath: string): Promise<void> {
   const file = await readServiceFile<never>(configPath);
@@ -16,13 +19,21 @@ export async function serve(configPath: string): Promise<void> {
   const { key, config, configHash } = file;
   // The runtime folder is where `up` put the configuration: <dir>/<scope>/<kind>.<instance>.json.
   const dir = dirname(dirname(configPath));
-  const running = await serviceRow(key.kind).run(config, log);
-  log(`${key.kind} ready: ${running.summary}`);
+  const paths = servicePaths(key, dir);
+  const log = await rotatingLog(paths.log);
+  const running = await serviceRow(key.kind).run(config, (line) => log.write(line));
+  log.write(`${key.kind} ready: ${running.summary}`);
   await writeState(key, { pid: process.pid, started: (await processStart(process.pid)) ?? "", configHash, ready: true, summary: running.summary }, dir);
+  const keeper = setInterval(
+    () => void ensureSupervisor(dir).catch((error: Error) => log.write(`could not start the supervisor: ${error.message}`)),
+    SUPERVISOR_CHECK_MS,
+  );
   const stop = async () => {
-    log(`${key.kind} stopping`);
+    clearInterval(keeper);
+    log.write(`${key.kind} stopping`);
     await running.close().catch(() => undefined);
-    await rm(servicePaths(key, dir).state, { force: true });
+    await removeFile(paths.state);
+    await log.close();
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop());

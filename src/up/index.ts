@@ -1,6 +1,6 @@
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { withLock } from "../lock.js";
+import { privateDir } from "../serve/runtime.js";
 import { clusterStage } from "./cluster.js";
 import type { Stage, UpContext } from "./context.js";
 import { dockerStage } from "./docker.js";
@@ -28,7 +28,8 @@ async function runStages(ctx: UpContext, stages: readonly Stage[] = STAGES): Pro
 }
 
 export async function up(ctx: UpContext): Promise<UpContext> {
-  // One `up` at a time per cluster in this container (hooks and a person typing may overlap).
-  const lock = join(tmpdir(), `kind-cluster-${ctx.settings.clusterName}.up.lock`);
+  // One `up` at a time per cluster in this container (hooks and a person typing may overlap); the lock
+  // lives in the runtime folder, which is ours alone (another user's file cannot stand in its way).
+  const lock = join(await privateDir(ctx.services.dir), `up-${ctx.settings.clusterName}.lock`);
   return withLock(lock, { timeoutMs: 15 * 60_000, purpose: `cluster ${ctx.settings.clusterName}` }, () => runStages(ctx));
 }

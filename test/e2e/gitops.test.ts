@@ -210,6 +210,31 @@ describe("a Git commit alone creates, updates and destroys workloads", () => {
   });
 });
 
+describe("the services heal themselves (issue 19)", () => {
+  it("every service process killed with SIGKILL: with no up, a commit is applied and a push through localhost:5001 works again within 30 s", async () => {
+    const serving = async () => (await sh(dir, "pgrep -f 'kind-cluster[.]mjs serve' || true")).stdout.split("\n").filter(Boolean).sort();
+    const before = await serving();
+    expect(before.length, "the Git source and the registry relay run").toBeGreaterThanOrEqual(2);
+    expect((await sh(dir, "pkill -KILL -f 'kind-cluster[.]mjs serve'")).exitCode).toBe(0);
+    const killedAt = Date.now();
+    await commit("after the kill", { [`${PATH_IN_REPO}/greeting.yaml`]: configMap("greeting", "healed") });
+    await until("commit after every service was killed -> applied", greeting("greeting"), (out) => out === "healed", 30_000);
+    const chart =
+      "set -e; rm -rf /tmp/heal && mkdir -p /tmp/heal && cd /tmp/heal && helm create healchart >/dev/null && helm package healchart >/dev/null && helm push healchart-0.1.0.tgz oci://localhost:5001/charts --plain-http";
+    let pushed = await sh(dir, chart);
+    while (pushed.exitCode !== 0 && Date.now() - killedAt < 30_000) pushed = await sh(dir, chart);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    console.log(
+      `[e2e] gitops: every service killed -> commit applied and a push through localhost:5001 done in ${((Date.now() - killedAt) / 1000).toFixed(1)}s`,
+    );
+    const after = await serving();
+    expect(after.filter((pid) => before.includes(pid))).toEqual([]);
+    const status = await sh(dir, "kind-cluster status");
+    expect(status.stdout).toMatch(/service\s+Git source: running \(pid \d+; restarted 1 time, last it killed by SIGKILL after/);
+    expect(status.stdout).toMatch(/service\s+registry relay 5001: running \(pid \d+; restarted 1 time, last it killed by SIGKILL after/);
+  });
+});
+
 describe("clusters made by earlier releases, and Flux's version", () => {
   it("Flux's controllers are upgraded when the pinned flux version differs from the cluster's, and kept when it matches", async () => {
     // One Flux version exists offline: the cluster is marked as running an older one, as after a Feature update.

@@ -1,13 +1,14 @@
 import { createHash, randomBytes } from "node:crypto";
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { FLUSH_PKT, pktLine, startGitServer, type GitServer } from "../../src/serve/git-server.js";
 import { GIT_ENV, git, gitResult } from "../support/git.js";
+import { gitProcessesIn, waitForNoGitIn, type GitProcess } from "../support/git-wire.js";
 
 /**
  * The read-only smart HTTP server against real git clients: git's own (asking for v0 or v2; answered in v0), raw
@@ -262,14 +263,32 @@ describe("startGitServer", () => {
     }
   });
 
-  it("answers a request git cannot handle with 500 and logs it", async () => {
+  it("answers a body that is not a git request with 400, and logs it once", async () => {
     const before = logs.length;
     const response = await fetch(`${server.url}/git-upload-pack`, { method: "POST", body: "this is not pkt-line" });
-    expect(response.status).toBe(500);
-    expect(logs.slice(before).join("\n")).toMatch(/upload-pack exited/);
+    expect(response.status).toBe(400);
+    expect(await response.text()).toMatch(/not a git upload-pack request/);
     const badGzip = await fetch(`${server.url}/git-upload-pack`, { method: "POST", body: "not gzip at all", headers: { "content-encoding": "gzip" } });
-    expect(badGzip.status).toBe(500);
-    expect(logs.slice(before).join("\n")).toMatch(/request body: incorrect header check/);
+    expect(badGzip.status).toBe(400);
+    await badGzip.text();
+    const lines = logs.slice(before);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/400: not a git upload-pack request/);
+    expect(lines[1]).toMatch(/400: request body: gzip: incorrect header check/);
+  });
+
+  it("shallow-clones and deepens with git's client (depth 1, v0 and v2 asked)", async () => {
+    for (const protocol of ["0", "2"]) {
+      const dir = join(tmp, `clone-shallow-v${protocol}`);
+      const cloned = await gitResult(tmp, ["-c", `protocol.version=${protocol}`, "clone", "--depth", "1", "--branch", "feature", server.url, dir]);
+      expect(cloned.exitCode, cloned.stderr).toBe(0);
+      expect(await git(dir, ["rev-parse", "HEAD"])).toBe(featureSha);
+      expect(await git(dir, ["rev-list", "--count", "HEAD"])).toBe("1");
+      expect(await readFile(join(dir, "feature.txt"), "utf8")).toBe("feature\n");
+      const deepened = await gitResult(dir, ["-c", `protocol.version=${protocol}`, "fetch", "--deepen", "1", "origin", "feature"]);
+      expect(deepened.exitCode, deepened.stderr).toBe(0);
+      expect(await git(dir, ["rev-list", "--count", "HEAD"])).toBe("2");
+    }
   });
 
   it("refuses a push with 403 and leaves the repository and work tree byte for byte unchanged", async () => {
@@ -310,31 +329,42 @@ describe("startGitServer", () => {
     }
   });
 
-  it("serves a repository owned by another uid (safe.directory), changing nothing in it", async (ctx) => {
+  it("serves a repository owned by another uid, as that uid or (when it cannot reach it) as root, changing nothing in it", async (ctx) => {
     if (process.getuid?.() !== 0) return ctx.skip();
-    const foreign = join(tmp, "foreign");
-    await execa("cp", ["-a", repo, foreign]);
-    await execa("chown", ["-R", "1234:1234", foreign]);
-    // The control: git itself refuses this repository without safe.directory.
-    const refused = await gitResult(foreign, ["rev-parse", "HEAD"]);
-    expect(refused.exitCode).not.toBe(0);
-    expect(refused.stderr).toMatch(/dubious ownership/);
-    const before = await snapshot(foreign);
-    const foreignServer = await startGitServer({ repo: foreign, host: "127.0.0.1", port: 0 });
-    try {
-      const dir = join(tmp, "clone-foreign");
-      for (const protocol of ["0", "2"]) {
-        await rm(dir, { recursive: true, force: true });
-        await git(tmp, ["-c", `protocol.version=${protocol}`, "clone", "-q", foreignServer.url, dir]);
-        expect(await git(dir, ["rev-parse", "HEAD"])).toBe(mainSha);
+    // `tmp` is root's 0700 folder: uid 1234 cannot reach a repository in it; `open` lets it.
+    const open = await mkdtemp(join(tmpdir(), "serve-git-open-"));
+    await chmod(open, 0o755);
+    onTestFinished(() => rm(open, { recursive: true, force: true }));
+    for (const [foreign, expected] of [
+      [join(tmp, "foreign"), /cannot read it.*serving as uid 0/],
+      [join(open, "foreign"), undefined],
+    ] as const) {
+      await execa("cp", ["-a", repo, foreign]);
+      await execa("chown", ["-R", "1234:1234", foreign]);
+      // The control: git itself refuses this repository without safe.directory.
+      const refused = await gitResult(foreign, ["rev-parse", "HEAD"]);
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr).toMatch(/dubious ownership/);
+      const before = await snapshot(foreign);
+      const lines: string[] = [];
+      const foreignServer = await startGitServer({ repo: foreign, host: "127.0.0.1", port: 0, log: (line) => lines.push(line) });
+      try {
+        const dir = join(tmp, "clone-foreign");
+        for (const protocol of ["0", "2"]) {
+          await rm(dir, { recursive: true, force: true });
+          await git(tmp, ["-c", `protocol.version=${protocol}`, "clone", "-q", foreignServer.url, dir]);
+          expect(await git(dir, ["rev-parse", "HEAD"])).toBe(mainSha);
+        }
+      } finally {
+        await foreignServer.close();
       }
-    } finally {
-      await foreignServer.close();
+      if (expected) expect(lines.join("\n")).toMatch(expected);
+      else expect(lines).toEqual([]);
+      expect(await snapshot(foreign)).toEqual(before);
     }
-    expect(await snapshot(foreign)).toEqual(before);
   });
 
-  it("answers 100 concurrent ls-remote calls", async () => {
+  it("answers 100 concurrent ls-remote calls (queued for its 4 git processes)", async () => {
     const started = performance.now();
     const results = await Promise.all(
       Array.from({ length: 100 }, (_, i) => gitResult(tmp, ["-c", `protocol.version=${i % 2 ? 2 : 0}`, "ls-remote", server.url])),
@@ -348,23 +378,6 @@ describe("startGitServer", () => {
     }
   });
 });
-
-/** Processes (not zombies) working in `gitDir`: upload-pack and its pack-objects run there. */
-async function gitProcessesIn(gitDir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const pid of await readdir("/proc")) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if ((await readlink(`/proc/${pid}/cwd`)) !== gitDir) continue;
-      const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-      found.push(`${pid} ${(await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").join(" ")}`);
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return found;
-}
 
 describe("a 48 MB repository", () => {
   let big: string;
@@ -404,7 +417,7 @@ describe("a 48 MB repository", () => {
 
   it("a client that goes away mid-fetch leaves no git child behind", async () => {
     const body = Buffer.concat([pktLine(`want ${sha} side-band-64k ofs-delta\n`), FLUSH_PKT, pktLine("done\n")]);
-    const during = await new Promise<string[]>((resolve, reject) => {
+    const during = await new Promise<GitProcess[]>((resolve, reject) => {
       const req = request(
         `${bigServer.url}/git-upload-pack`,
         { method: "POST", headers: { "content-type": "application/x-git-upload-pack-request" } },
@@ -425,15 +438,9 @@ describe("a 48 MB repository", () => {
       req.end(body);
     });
     // Both still there 200 ms after the client stopped reading: the answer is streamed, not buffered.
-    expect(during.join("\n")).toMatch(/upload-pack/);
-    expect(during.join("\n")).toMatch(/pack-objects/);
-    const deadline = Date.now() + 5000;
-    let after = await gitProcessesIn(gitDir);
-    while (after.length > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      after = await gitProcessesIn(gitDir);
-    }
-    expect(after).toEqual([]);
+    expect(during.map((p) => p.command).join("\n")).toMatch(/upload-pack/);
+    expect(during.map((p) => p.command).join("\n")).toMatch(/pack-objects/);
+    expect(await waitForNoGitIn(gitDir, 5000)).toEqual([]);
   });
 });
 

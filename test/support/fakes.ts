@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubeApi, NodeSummary } from "../../src/apiserver.js";
@@ -9,7 +10,8 @@ import type { Engines } from "../../src/engines.js";
 import type { GitOpsEngine } from "../../src/gitops/engine.js";
 import { createLogger, type Logger } from "../../src/log.js";
 import type { Self } from "../../src/route/self.js";
-import { createServices, type ServiceRunner, type ServiceState } from "../../src/serve/daemon.js";
+import { createServices, type ServiceKey, type ServiceRunner, writeState } from "../../src/serve/daemon.js";
+import { type Live, plan, type Wanted } from "../../src/serve/policy.js";
 
 /**
  * Fakes of our own interfaces, for unit tests of the orchestration: a container engine holding its
@@ -173,28 +175,57 @@ export function fakeSelf(engine: FakeEngine): Self {
   };
 }
 
-/** Service processes as entries of a table: spawning one makes it "ready" at once, as a real one would write its state. */
+/**
+ * A supervisor whose processes are entries of a table: each ensureSupervisor() is one supervisor tick
+ * (the real policy decides what to stop and start); a started instance is ready at once, as a real one
+ * would write its state.
+ */
 export class FakeRunner implements ServiceRunner {
   private pid = 1000;
+  /** pid -> the configuration file it serves. */
   readonly alive = new Map<number, string>();
   constructor(private readonly dir: () => string) {}
 
-  async spawn(configPath: string) {
-    const pid = ++this.pid;
-    this.alive.set(pid, configPath);
-    const file = JSON.parse(readFileSync(configPath, "utf8")) as { key: { kind: string }; configHash: string };
-    const { writeState } = await import("../../src/serve/daemon.js");
-    const state: ServiceState = { pid, started: `t${pid}`, configHash: file.configHash, ready: true, summary: `fake ${file.key.kind}` };
-    await writeState(file.key as never, state, this.dir());
-    return { pid, exited: () => false };
+  /** Two supervisor ticks: the first stops what changed, the second starts it again. */
+  async ensureSupervisor(dir: string) {
+    await this.tick(dir);
+    await this.tick(dir);
   }
-  async processStart(pid: number) {
-    return this.alive.has(pid) ? `t${pid}` : null;
+
+  private async tick(dir: string) {
+    const wanted: Array<Wanted & { path: string; key: ServiceKey }> = [];
+    for (const scope of await readdir(dir).catch(() => [])) {
+      for (const f of await readdir(join(dir, scope)).catch(() => [])) {
+        if (!f.endsWith(".json") || /\.(state|supervision)\.json$/.test(f)) continue;
+        const path = join(dir, scope, f);
+        const file = JSON.parse(readFileSync(path, "utf8")) as { key: ServiceKey; configHash: string };
+        wanted.push({ id: path, configHash: file.configHash, path, key: file.key });
+      }
+    }
+    const live: Live[] = [...this.alive].map(([pid, path]) => ({
+      id: path,
+      pid,
+      configHash: JSON.parse(readFileSync(`${path.slice(0, -5)}.state.json`, "utf8")).configHash,
+      startedAt: 0,
+    }));
+    const { stop, start } = plan(wanted, live, new Map(), Date.now());
+    for (const l of stop) this.alive.delete(l.pid);
+    for (const w of start) {
+      const pid = ++this.pid;
+      this.alive.set(pid, w.path);
+      await writeState(w.key, { pid, started: `t${pid}`, configHash: w.configHash, ready: true, summary: `fake ${w.key.kind}` }, dir);
+    }
   }
-  async stop(state: ServiceState) {
-    this.alive.delete(state.pid);
+  async supervising() {
+    return false;
   }
-  /** The kinds and clusters of the live processes, from their config paths. */
+  async isOurs(pid: number, started: string, argument: string) {
+    return started === `t${pid}` && this.alive.get(pid) === argument;
+  }
+  kill(pid: number) {
+    this.alive.delete(pid);
+  }
+  /** The configurations served by live processes, relative to the runtime folder. */
   running(): string[] {
     return [...this.alive.values()].map((p) => p.slice(this.dir().length + 1)).sort();
   }

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -44,7 +45,7 @@ function existingCluster(name: string, state: { running: boolean; port?: number;
     status: state.running ? "running" : "exited",
     labels: { [KIND_CLUSTER_LABEL]: name, [KIND_ROLE_LABEL]: "control-plane" },
     bindings: { "6443/tcp": [{ hostIp: "127.0.0.1", hostPort: state.port ?? 6443 }] },
-    networks: state.running ? { kind: { ip: "172.18.0.2" } } : {},
+    networks: { kind: { ip: state.running ? "172.18.0.2" : "" } },
   });
   if (state.everReady ?? true) node.files.set("/kind/kind-cluster-ready", "");
   if (state.kubeadmRan ?? true) node.files.set("/etc/kubernetes/admin.conf", "");
@@ -112,6 +113,20 @@ describe("up's stages", () => {
     engines.container.add({ name: "squatter", bindings: { "80/tcp": [{ hostIp: "127.0.0.1", hostPort: 6443 }] } });
     await expect(up(context())).rejects.toMatchObject({ zone: "docker host", message: expect.stringContaining("already published by container squatter") });
     expect(engines.kind.created).toEqual([]);
+  });
+});
+
+describe("the up lock (issue 19, finding 7)", () => {
+  it("lives in the private runtime folder: another user's file at the old shared path in /tmp does not stop up", async () => {
+    const old = join(tmpdir(), "kind-cluster-demo.up.lock");
+    await mkdir(old, { recursive: true });
+    try {
+      await up(context());
+      expect(closing("ready")).toBe(" ✓ ready 1/1 node Ready");
+      expect(existsSync(join(engines.services.dir, "up-demo.lock"))).toBe(false); // released
+    } finally {
+      await rm(old, { recursive: true, force: true });
+    }
   });
 });
 
