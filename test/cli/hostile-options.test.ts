@@ -28,6 +28,7 @@ const HOSTILE: Record<string, string[]> = {
   registryImage: ["", "Registry:3", "registry:3 --privileged", ...CONTROL],
   gitops: ["argo", "Flux", ...CONTROL],
   gitopsPath: ["/etc", "../outside", "clusters/../..", "a b", "$(id)", "", ...CONTROL],
+  fluxComponents: ["", "helm-controller", "source-controller,kustomize-controller,$(id)", "source-controller;kustomize-controller", ...CONTROL],
   kindVersion: ["v0.30.0; rm -rf /", "../../etc/passwd", "v0.30", "latest\n", ...CONTROL],
   kubectlVersion: ["1.34.1 && id", "v1.34/../x", ...CONTROL],
   fluxVersion: ["2.9", "v2.9.5;id", ...CONTROL],
@@ -59,6 +60,7 @@ const RUN_TIME = [
   "registryImage",
   "gitops",
   "gitopsPath",
+  "fluxComponents",
 ];
 
 const cases = Object.entries(HOSTILE).flatMap(([name, values]) => values.map((value) => [name, value] as const));

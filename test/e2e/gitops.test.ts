@@ -1,8 +1,7 @@
-import { chown, mkdir, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { chown } from "node:fs/promises";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devcontainerUp, removeContainer, removeImages, sh, type UpResult } from "../support/devcontainer.js";
+import { devcontainerUp, removeContainer, removeImages, sh, type UpResult, writeFiles } from "../support/devcontainer.js";
 import {
   bootstrapRepo,
   clusterSettings,
@@ -48,10 +47,7 @@ function deployment(name: string, image: string): string {
 
 /** Writes files (as the developer, uid 1234, owns the checkout) and commits them in the dev container. */
 async function commit(message: string, files: Record<string, string>, removed: string[] = []): Promise<void> {
-  for (const [path, text] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, path)), { recursive: true });
-    await writeFile(join(dir, path), text);
-  }
+  await writeFiles(dir, files);
   await execa("chown", ["-R", "1234:1234", dir]);
   const out = await git([...removed.map((p) => `git rm -rq '${p}'`), "git add -A", `git commit -q -m '${message}'`].join(" && "));
   expect(out.exitCode, out.stderr).toBe(0);
