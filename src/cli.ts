@@ -96,7 +96,7 @@ function parseArgs(argv: readonly string[]): Parsed {
     else if (arg === "--version" || arg === "-v") parsed.command = "version";
     else if (arg === "--help" || arg === "-h") parsed.command = "help";
     else if (!arg.startsWith("-") && !parsed.command) parsed.command = arg;
-    else if (!arg.startsWith("-") && (parsed.command === "serve" || parsed.command === "supervise")) parsed.positionals.push(arg);
+    else if (!arg.startsWith("-") && parsed.command in DAEMONS) parsed.positionals.push(arg);
     else throw new Error(`unknown argument ${arg}; see \`kind-cluster --help\``);
   }
   return parsed;
@@ -142,6 +142,14 @@ function optionsCommand(args: Parsed): number {
   return 0;
 }
 
+/** The internal commands that run until stopped: the bodies of the zone-1 background processes. */
+const DAEMONS: Record<string, { usage: string; run(argument: string): Promise<void> }> = {
+  // Keeps the services of one runtime folder running (serve/supervisor.ts).
+  supervise: { usage: "<runtime folder>", run: async (dir) => (await import("./serve/supervisor.js")).runSupervisor(dir) },
+  // One service instance, started by the supervisor (serve/index.ts).
+  serve: { usage: "<config file>", run: async (config) => (await import("./serve/index.js")).serve(config) },
+};
+
 async function main(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args.command === "version") {
@@ -153,21 +161,12 @@ async function main(argv: readonly string[]): Promise<number> {
     return args.command === "help" ? 0 : 2;
   }
   if (args.command === "options") return optionsCommand(args);
-  if (args.command === "supervise") {
-    // Internal: keeps the services of one runtime folder running (see serve/supervisor.ts); it runs until stopped.
-    const { runSupervisor } = await import("./serve/supervisor.js");
-    const [dir] = args.positionals;
-    if (!dir || args.positionals.length > 1) throw new Error("usage: kind-cluster supervise <runtime folder>");
-    await runSupervisor(dir);
-    return new Promise<number>(() => undefined);
-  }
-  if (args.command === "serve") {
-    // Internal: the body of a zone-1 background service, started by `up` (see serve/daemon.ts); it runs until stopped.
-    const { serve } = await import("./serve/index.js");
-    const [config] = args.positionals;
-    if (!config || args.positionals.length > 1) throw new Error("usage: kind-cluster serve <config file>");
-    await serve(config);
-    return new Promise<number>(() => undefined);
+  const daemon = DAEMONS[args.command];
+  if (daemon) {
+    const [argument] = args.positionals;
+    if (!argument || args.positionals.length > 1) throw new Error(`usage: kind-cluster ${args.command} ${daemon.usage}`);
+    await daemon.run(argument);
+    return new Promise<number>(() => undefined); // it runs until it is stopped
   }
   const settings = loadSettings(args.flags);
   const kubeconfig = kubeconfigPath(process.env);
