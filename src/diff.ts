@@ -5,7 +5,7 @@ import { ZoneError } from "./errors.js";
 import { contextName } from "./kubeconfig/names.js";
 import type { Logger } from "./log.js";
 import { timeouts, type Settings } from "./options.js";
-import { run } from "./proc.js";
+import { workspaceGit } from "./serve/head.js";
 
 /**
  * `kind-cluster diff`: what the working tree, uncommitted edits included, would change in the cluster,
@@ -19,7 +19,7 @@ export async function diff(engines: Engines, settings: Settings, kubeconfig: str
       message: "gitops is none: the cluster follows no folder of this repository, so there is nothing to compare",
       fix: "set the Feature's gitops option to flux (and gitopsPath to your cluster's folder), then `kind-cluster up`",
     });
-  const top = await run("git", ["-c", "safe.directory=*", "-C", workspace, "rev-parse", "--show-toplevel"], { env: { GIT_OPTIONAL_LOCKS: "0" } });
+  const top = await workspaceGit(workspace, ["rev-parse", "--show-toplevel"]);
   if (top.exitCode !== 0)
     throw new ZoneError({
       zone: "dev container",

@@ -1,14 +1,11 @@
 import { parseAllDocuments } from "yaml";
-import { run } from "../proc.js";
+import { workspaceGit } from "../serve/head.js";
 import type { ObjectRef } from "./engine.js";
 
 /**
  * Which files of the committed tree (HEAD, what the cluster applies) declare an object, so that a
  * problem names the file to fix. Read-only git, as the Git server and the HEAD watch use it.
  */
-
-const GIT = ["-c", "safe.directory=*"];
-const GIT_ENV = { GIT_OPTIONAL_LOCKS: "0" };
 
 export const refKey = (ref: ObjectRef) => `${ref.kind}/${ref.namespace ?? ""}/${ref.name}`;
 
@@ -26,13 +23,13 @@ export async function locateObjects(repo: string, refs: readonly ObjectRef[]): P
   if (names.length === 0) return found;
   // Candidates first (a name: line with one of the names), then each parsed.
   const pattern = `^\\s*name:\\s*["']?(${names.map((n) => n.replace(/[.]/g, "\\.")).join("|")})["']?\\s*$`;
-  const grep = await run("git", [...GIT, "-C", repo, "grep", "-l", "--full-name", "-E", "-e", pattern, "HEAD", "--", "*.yaml", "*.yml"], { env: GIT_ENV });
+  const grep = await workspaceGit(repo, ["grep", "-l", "--full-name", "-E", "-e", pattern, "HEAD", "--", "*.yaml", "*.yml"]);
   const files = grep.stdout
     .split("\n")
     .filter(Boolean)
     .map((line) => line.replace(/^HEAD:/, ""));
   for (const file of files) {
-    const shown = await run("git", [...GIT, "-C", repo, "show", `HEAD:${file}`], { env: GIT_ENV });
+    const shown = await workspaceGit(repo, ["show", `HEAD:${file}`]);
     if (shown.exitCode !== 0) continue;
     const docs = parseAllDocuments(shown.stdout).flatMap((d) => {
       try {
