@@ -217,9 +217,16 @@ export async function runSupervisor(dir: string): Promise<void> {
   };
   // A new or removed configuration is acted on at once; the tick catches what the watch misses. The
   // states and records written in the folder are not configurations: they do not wake it.
-  const watcher = watch(dir, { recursive: true }, (_event, name) => {
+  const onChange = (_event: string, name: string | null) => {
     if (name && /\.json$/.test(name) && !/\.(state|supervision)\.json$/.test(name)) run();
-  });
+  };
+  // Node before 20 cannot watch a folder recursively on Linux (Debian bookworm's is 18): the tick alone then.
+  let watcher: { close(): void; on(event: "error", listener: () => void): unknown };
+  try {
+    watcher = watch(dir, { recursive: true }, onChange);
+  } catch {
+    watcher = { close: () => undefined, on: () => undefined };
+  }
   watcher.on("error", () => undefined);
   const timer = setInterval(() => {
     run();

@@ -72,18 +72,19 @@ export const gitopsStage: Stage = {
     const requested = await engine.requestSync(api);
 
     const applied = await waitForRevision(engine, api, head.commit, requested, timeouts(settings).readyMs);
-    const units = applied.view?.units.length ?? 0;
-    status.note(
-      `${installed}, ${branch}@${head.commit.slice(0, 7)} ${applied.ok ? "applied" : "not applied yet"}${units > 1 ? ` (${units} Kustomizations)` : ""}`,
-    );
+    const units = applied.view?.units ?? [];
+    // "(4 Kustomizations)": the units' kind, as the engine names them.
+    const count = units.length > 1 ? ` (${units.length} ${units[0]!.id.split("/")[0]}s)` : "";
+    status.note(`${installed}, ${branch}@${head.commit.slice(0, 7)} ${applied.ok ? "applied" : "not applied yet"}${count}`);
     status.detail(
       `the cluster follows http://${host}:${GIT_PORT}${GIT_PATH} (read-only, this container's address on the cluster's network; Git server ${service.action}); a commit is applied within seconds`,
     );
-    if (!applied.ok) status.warn(`${settings.gitopsPath} at ${head.commit.slice(0, 7)}: ${applied.why}; \`kind-cluster status\` shows the GitOps hop`);
-    else if (applied.behind.length) status.warn(`still applying ${head.commit.slice(0, 7)}: ${applied.behind.join(", ")}; \`kind-cluster status\` shows them`);
     // The loop must not fail silently: every unit that failed, with its file and the fix.
-    for (const problem of await locateProblems(ctx.workspace, applied.view?.problems ?? []))
-      status.warn(`${problemText(problem)}${problem.fix ? `; fix: ${problem.fix}` : ""}`);
+    const problems = await locateProblems(ctx.workspace, applied.view?.problems ?? []);
+    if (!applied.ok && !problems.some((p) => p.subject === units[0]?.id))
+      status.warn(`${settings.gitopsPath} at ${head.commit.slice(0, 7)}: ${applied.why}; \`kind-cluster status\` shows the GitOps hop`);
+    else if (applied.behind.length) status.warn(`still applying ${head.commit.slice(0, 7)}: ${applied.behind.join(", ")}; \`kind-cluster status\` shows them`);
+    for (const problem of problems) status.warn(`${problemText(problem)}${problem.fix ? `; fix: ${problem.fix}` : ""}`);
   },
 };
 
