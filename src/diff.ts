@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Engines } from "./engines.js";
 import { ZoneError } from "./errors.js";
+import { readKubeconfig } from "./kubeconfig/index.js";
 import { contextName } from "./kubeconfig/names.js";
 import type { Logger } from "./log.js";
 import { timeouts, type Settings } from "./options.js";
@@ -40,7 +41,11 @@ export async function diff(engines: Engines, settings: Settings, kubeconfig: str
       message: `the repository ${repo} has no folder ${settings.gitopsPath} (the gitopsPath option): the cluster applies nothing from it`,
       fix: "create that folder with your cluster's manifests, or set gitopsPath to the folder that holds them (e.g. clusters/local)",
     });
+  const { entry } = await readKubeconfig(kubeconfig, settings.clusterName);
+  if (!entry)
+    throw new ZoneError({ zone: "dev container", message: `${kubeconfig} has no entry for cluster ${settings.clusterName}`, fix: "run `kind-cluster up`" });
   const preview = await engines.gitops(settings.gitops).preview({
+    api: engines.api(entry),
     kubeconfig,
     context: contextName(settings.clusterName),
     repo,

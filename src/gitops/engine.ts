@@ -59,6 +59,7 @@ export interface Versions {
 }
 
 interface PreviewInput {
+  api: KubeApi;
   kubeconfig: string;
   context: string;
   /** The work tree's top folder, and the folder of it that the cluster applies. */

@@ -7,7 +7,17 @@ import { ageIdentities, ageKeyFiles, readAgeKey } from "../../src/gitops/age-key
 import { diffArgs, installArgs } from "../../src/gitops/flux/cli.js";
 import { controllerFor, FLUX_DEFAULT_COMPONENTS, parseComponents } from "../../src/gitops/flux/components.js";
 import { decryptionSecret, gitRepository, kustomization, strayFields } from "../../src/gitops/flux/objects.js";
-import { catchUpPlan, dependencyCycles, fixFor, type Kustomization, previewOf, problemsOf, refsIn, viewOf } from "../../src/gitops/flux/view.js";
+import {
+  catchUpPlan,
+  combinedPreview,
+  dependencyCycles,
+  fixFor,
+  type Kustomization,
+  previewOf,
+  problemsOf,
+  refsIn,
+  viewOf,
+} from "../../src/gitops/flux/view.js";
 import { declares } from "../../src/gitops/locate.js";
 import { DEFAULT_SETTINGS, resolveSettings } from "../../src/options.js";
 import { decryptionOf } from "../../src/status.js";
@@ -264,6 +274,7 @@ describe("kind-cluster diff", () => {
     expect(
       diffArgs({
         context: "kind-loop",
+        namespace: "flux-system",
         name: "flux-system",
         path: "/w/clusters/local",
         localSources: { "GitRepository/flux-system/flux-system": "/w" },
@@ -272,6 +283,8 @@ describe("kind-cluster diff", () => {
     ).toEqual([
       "diff",
       "kustomization",
+      "flux-system",
+      "--namespace",
       "flux-system",
       "--context",
       "kind-loop",
@@ -284,6 +297,17 @@ describe("kind-cluster diff", () => {
       "--timeout",
       "120s",
     ]);
+  });
+
+  it("takes the Kustomizations one by one when flux diff cannot follow one of another source (an OCIRepository)", () => {
+    const one = { id: "Kustomization/flux-system/web", preview: { changed: true, text: "► ConfigMap/team/web-config drifted\n", errors: [] } };
+    const two = { id: "Kustomization/flux-system/apps", preview: { changed: false, text: "", errors: ["kustomize build failed: apps/x.yaml"] } };
+    expect(combinedPreview([one, two], ["cannot get local path for OCIRepository/flux-system/team-config of kustomization team-config"])).toEqual({
+      changed: true,
+      text: "📁 Kustomization/flux-system/web changed\n► ConfigMap/team/web-config drifted\n► Kustomization team-config applies from OCIRepository/flux-system/team-config, not from the workspace: not compared\n",
+      errors: ["Kustomization/flux-system/apps: kustomize build failed: apps/x.yaml"],
+    });
+    expect(diffArgs({ context: "c", namespace: "tenant", name: "web", path: "/w/apps/base/web", timeoutMs: 60_000 })).not.toContain("--recursive");
   });
 
   it("reads flux diff's exit and output: a change, nothing, errors one per line with paths from the repository's top", () => {

@@ -66,27 +66,28 @@ interface DiffInput {
   kubeconfig: string;
   context: string;
   /** The Kustomization to start from, and the local folder that stands for its path. */
+  namespace: string;
   name: string;
   path: string;
-  /** Kind/namespace/name=folder: the sources that local folders stand for. */
-  localSources: Record<string, string>;
+  /** Kind/namespace/name=folder: the sources that local folders stand for, when nested Kustomizations are followed. */
+  localSources?: Record<string, string>;
   timeoutMs: number;
 }
 
-/** The arguments of `flux diff kustomization`, recursive, against local folders. Pure. */
+/** The arguments of `flux diff kustomization` against a local folder, recursive when local sources are given. Pure. */
 export function diffArgs(input: Omit<DiffInput, "kubeconfig">): string[] {
-  const sources = Object.entries(input.localSources).map(([source, dir]) => `${source}=${dir}`);
+  const sources = Object.entries(input.localSources ?? {}).map(([source, dir]) => `${source}=${dir}`);
   return [
     "diff",
     "kustomization",
     input.name,
+    "--namespace",
+    input.namespace,
     "--context",
     input.context,
     "--path",
     input.path,
-    "--recursive",
-    "--local-sources",
-    sources.join(","),
+    ...(sources.length ? ["--recursive", "--local-sources", sources.join(",")] : []),
     "--progress-bar=false",
     "--timeout",
     `${Math.round(input.timeoutMs / 1000)}s`,

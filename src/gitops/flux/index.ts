@@ -26,7 +26,17 @@ import {
   type Lease,
   type Pod,
 } from "./objects.js";
-import { catchUpPlan, previewOf, viewOf, type FluxObject, type Kustomization } from "./view.js";
+import {
+  catchUpPlan,
+  combinedPreview,
+  followsWorkspace,
+  OTHER_SOURCE,
+  previewOf,
+  viewOf,
+  WORKSPACE_SOURCE,
+  type FluxObject,
+  type Kustomization,
+} from "./view.js";
 
 interface Labelled {
   metadata: { name: string; labels?: Record<string, string> };
@@ -143,13 +153,21 @@ export const fluxEngine: GitOpsEngine = {
     return { cli, ...running };
   },
 
-  async preview({ repo, path, ...input }) {
-    const result = await fluxDiff({
-      ...input,
-      name: "flux-system",
-      path: join(repo, path),
-      localSources: { "GitRepository/flux-system/flux-system": repo },
-    });
-    return previewOf(result, repo);
+  async preview({ api, repo, path, ...input }) {
+    const whole = previewOf(
+      await fluxDiff({ ...input, namespace: "flux-system", name: "flux-system", path: join(repo, path), localSources: { [WORKSPACE_SOURCE]: repo } }),
+      repo,
+    );
+    const elsewhere = whole.errors.filter((e) => OTHER_SOURCE.test(e));
+    if (elsewhere.length === 0 || elsewhere.length < whole.errors.length) return whole;
+    // flux diff stops following at a Kustomization of another source (an OCIRepository): it has no local
+    // folder. Then each Kustomization of the workspace on its own, against its folder of the working tree.
+    const list = (await api.get<{ items: Kustomization[] }>(KUSTOMIZATIONS_PATH))?.items ?? [];
+    const parts = [];
+    for (const ks of list.filter(followsWorkspace)) {
+      const result = await fluxDiff({ ...input, namespace: ks.metadata.namespace, name: ks.metadata.name, path: join(repo, ks.spec?.path ?? "") });
+      parts.push({ id: `Kustomization/${ks.metadata.namespace}/${ks.metadata.name}`, preview: previewOf(result, repo) });
+    }
+    return combinedPreview(parts, elsewhere);
   },
 };

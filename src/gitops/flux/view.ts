@@ -34,6 +34,7 @@ interface NamespacedRef {
 export interface Kustomization {
   metadata: { name: string; namespace: string; annotations?: Record<string, string> };
   spec?: {
+    path?: string;
     sourceRef?: NamespacedRef;
     dependsOn?: NamespacedRef[];
     suspend?: boolean;
@@ -61,7 +62,7 @@ const idOf = (ks: Kustomization) => `Kustomization/${ks.metadata.namespace}/${ks
 const isRoot = (ks: Kustomization) => ks.metadata.namespace === ROOT.namespace && ks.metadata.name === ROOT.name;
 
 /** Its source is the workspace's: the GitRepository flux-system. */
-function followsWorkspace(ks: Kustomization): boolean {
+export function followsWorkspace(ks: Kustomization): boolean {
   const ref = ks.spec?.sourceRef;
   return ref?.kind === "GitRepository" && ref.name === ROOT.name && (ref.namespace ?? ks.metadata.namespace) === ROOT.namespace;
 }
@@ -274,4 +275,26 @@ function splitAggregate(message: string): string[] {
     .slice(1, -1)
     .split(/, (?=[A-Za-z]+\/|kustomize build|failed|cannot|invalid|decryption|accumulating)/)
     .map((s) => s.trim());
+}
+
+/** The workspace's source, as `flux diff --local-sources` names it. */
+export const WORKSPACE_SOURCE = "GitRepository/flux-system/flux-system";
+/** What flux diff says of a nested Kustomization whose source no local folder stands for. */
+export const OTHER_SOURCE = /^cannot get local path for (\S+) of kustomization (\S+)/;
+
+/**
+ * The previews of each Kustomization of the workspace, taken one by one, as one; the Kustomizations of
+ * other sources are said not to be compared. Pure.
+ */
+export function combinedPreview(parts: ReadonlyArray<{ id: string; preview: Preview }>, elsewhere: readonly string[]): Preview {
+  const notes = elsewhere.map((e) => {
+    const [, source, name] = OTHER_SOURCE.exec(e) ?? [];
+    return `► Kustomization ${name} applies from ${source}, not from the workspace: not compared\n`;
+  });
+  const changed = parts.filter((p) => p.preview.changed);
+  return {
+    changed: changed.length > 0,
+    text: [...changed.map((p) => `📁 ${p.id} changed\n${p.preview.text}`), ...notes].join(""),
+    errors: parts.flatMap((p) => p.preview.errors.map((e) => `${p.id}: ${e}`)),
+  };
 }
