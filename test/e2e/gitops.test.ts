@@ -1,4 +1,7 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { chown } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devcontainerUp, removeContainer, removeImages, sh, type UpResult, writeFiles } from "../support/devcontainer.js";
@@ -360,15 +363,11 @@ describe("SOPS: Secrets committed encrypted", () => {
 
   /** A Secret encrypted with the real sops for the first key, as a developer would commit it. */
   async function encrypted(value: string): Promise<string> {
-    const plain = `apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: ${WEB_NAMESPACE}\nstringData:\n  token: ${value}\n`;
-    const out = await execa(
-      apps().sops,
-      ["--encrypt", "--age", recipientA, "--encrypted-regex", "^(data|stringData)$", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
-      {
-        input: plain,
-        env: { SOPS_DISABLE_VERSION_CHECK: "1" },
-      },
-    );
+    const file = join(mkdtempSync(join(tmpdir(), "sops-")), "token.yaml");
+    writeFileSync(file, `apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: ${WEB_NAMESPACE}\nstringData:\n  token: ${value}\n`);
+    const out = await execa(apps().sops, ["--encrypt", "--age", recipientA, "--encrypted-regex", "^(data|stringData)$", file], {
+      env: { SOPS_DISABLE_VERSION_CHECK: "1" },
+    });
     return `${out.stdout}\n`;
   }
 
