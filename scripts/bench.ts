@@ -365,7 +365,7 @@ async function soakLoop(dir: string): Promise<{ rssBefore: number; rssAfter: num
  * ConfigMap deep in apps/base changes, commit after commit, until the cluster holds each value.
  */
 async function nestedLoop(dir: string): Promise<number> {
-  await writeFiles(dir, bootstrapRepo());
+  await writeFiles(dir, bootstrapRepo({ components: true }));
   await execa("chown", ["-R", "1234:1234", dir]);
   const layout = await sh(
     dir,

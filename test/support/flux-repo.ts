@@ -115,11 +115,14 @@ spec:
 `;
 }
 
-/** Every file of the repository but gotk-components.yaml, which the caller generates with the test bed's flux. */
-export function bootstrapRepo(): Record<string, string> {
+/**
+ * Every file of the repository but gotk-components.yaml, which the caller generates with the test bed's
+ * flux (`components`: listed in flux-system/kustomization.yaml; without it the Feature installs Flux).
+ */
+export function bootstrapRepo(options: { components: boolean }): Record<string, string> {
   return {
     "clusters/local/flux-system/gotk-sync.yaml": GOTK_SYNC,
-    "clusters/local/flux-system/kustomization.yaml": kustomizationYaml(["gotk-components.yaml", "gotk-sync.yaml"]),
+    "clusters/local/flux-system/kustomization.yaml": kustomizationYaml([...(options.components ? ["gotk-components.yaml"] : []), "gotk-sync.yaml"]),
     "clusters/local/infrastructure.yaml": fluxKustomization("infrastructure", "path: ./infrastructure\nwait: true"),
     "clusters/local/apps.yaml": fluxKustomization(
       "apps",
