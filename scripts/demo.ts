@@ -2,7 +2,6 @@
 // the local registry, Flux following the workspace), then, inside it, build and push an image, commit a
 // manifest that uses it, and watch the workload appear. Leaves the dev container and the cluster running.
 import { cp, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { execa } from "execa";
 import { devcontainerUp, makeProject, sh } from "../test/support/devcontainer.js";
 import { setup as serveOfficialFeatures, teardown as stopOfficialFeatures } from "../test/support/official-features.js";
@@ -44,10 +43,14 @@ async function main(): Promise<void> {
   await serveOfficialFeatures();
   // devcontainer.json is JSON with comments; the example has whole-line comments only.
   const text = (await readFile("examples/gitops/.devcontainer/devcontainer.json", "utf8")).replace(/^\s*\/\/.*$/gm, "");
-  const example = JSON.parse(text) as { image: string; features: Record<string, Record<string, string>> };
-  dir = await makeProject({ image: example.image, options: { ...testbed.featureOptions, ...example.features["./kind-cluster"] } });
-  await cp("examples/gitops/local", join(dir, "local"), { recursive: true });
-  await cp("examples/gitops/clusters", join(dir, "clusters"), { recursive: true });
+  const example = JSON.parse(text) as { image: string; features: Record<string, Record<string, string>>; remoteEnv: Record<string, string> };
+  dir = await makeProject({
+    image: example.image,
+    options: { ...testbed.featureOptions, ...example.features["./kind-cluster"] },
+    config: { remoteEnv: example.remoteEnv },
+  });
+  // Everything but the dev container's own folder: the bootstrap layout, the kind config, the example's age key.
+  await cp("examples/gitops", dir, { recursive: true, filter: (source) => !source.includes("/.devcontainer") });
   // The project is a Git repository with one commit, as a developer's checkout is.
   await execa("bash", [
     "-c",
@@ -63,7 +66,14 @@ async function main(): Promise<void> {
   console.log(`[demo] dev container ${up.containerId?.slice(0, 12)} up in ${up.seconds.toFixed(1)}s`);
 
   await inside("kubectl get nodes", "kubectl get nodes -o wide");
-  await inside("what the first commit deployed", "kubectl get configmap welcome -o jsonpath='{.data.message}{\"\\n\"}'");
+  await inside(
+    "what the first commit deployed, through two levels of Kustomizations",
+    "kubectl get kustomizations -A; kubectl -n demo get configmap welcome -o jsonpath='{.data.message}{\"\\n\"}'",
+  );
+  await inside(
+    "the Secret committed encrypted, decrypted in the cluster",
+    "kubectl -n demo get secret welcome-secret -o jsonpath='{.data.token}' | base64 -d; echo",
+  );
   await inside(
     "build an image and push it to the local registry",
     `set -e; mkdir -p /tmp/hello && cd /tmp/hello && printf 'hello from the local registry\\n' > index.html && printf 'FROM ${example.image}\\nCOPY index.html /www/index.html\\n' > Dockerfile && DOCKER_BUILDKIT=0 docker build -q -t localhost:5001/hello:1 . && docker push -q localhost:5001/hello:1`,

@@ -59,6 +59,8 @@ commands:
             else (kubeconfig, registry, images, the cluster's state); \`up\` starts it again
   down      delete the cluster and its kubeconfig entries (other entries are kept); the local
             registry and its images stay unless --remove-registry
+  diff      what the working tree (uncommitted edits included) would change in the cluster, per
+            Flux Kustomization; exit 0 when nothing, 1 when something would, 2 on errors
   options   the settings as the hooks see them, and where each came from
 
 up, status and stop act on every cluster of this container (clusterName and extraClusters; status
@@ -275,6 +277,10 @@ async function main(argv: readonly string[]): Promise<number> {
         await stop(all, cluster, logger);
       }
       return 0;
+    }
+    case "diff": {
+      const { diff } = await import("./diff.js");
+      return diff(await engines(), settings, kubeconfig, process.cwd(), logger);
     }
     case "down": {
       const { down } = await import("./down.js");

@@ -4,6 +4,7 @@ import { describeUser } from "./cluster/users.js";
 import { checkNodeRuns, clusterNames, type ClusterView } from "./cluster/view.js";
 import type { Engines } from "./engines.js";
 import { isZoneError, messageOf } from "./errors.js";
+import { problemText } from "./gitops/problems.js";
 import { contextName, credentialsFromKind, type Credentials } from "./kubeconfig/index.js";
 import { observeAll, type FullObservation } from "./observe.js";
 import type { Settings } from "./options.js";
@@ -13,7 +14,7 @@ import type { Check } from "./report.js";
 import { diagnoseRoutes, exposureWarning } from "./route/index.js";
 import { GIT_PATH } from "./serve/git-source.js";
 import { forwardUrl } from "./ports/table.js";
-import { serviceLine, serviceStatusOf } from "./status.js";
+import { decryptionOf, serviceLine, serviceStatusOf } from "./status.js";
 
 /**
  * `kind-cluster doctor`: every hop checked in zone order, each failure with its fix. It judges the
@@ -267,15 +268,19 @@ async function gitopsHops(engines: Engines, settings: Settings, api: KubeApi, cl
       },
     ];
   const engine = engines.gitops(settings.gitops);
-  const { cli, installed } = await engine.versions(api);
+  const { cli, installed, ownedBy, components } = await engine.versions(api);
+  // A repository that installs Flux itself owns the version: the CLI's may differ.
+  const installedBy = ownedBy ? `, installed by the repository (${ownedBy}), which owns their version` : "";
   checks.push({
     zone: GITOPS,
     name: engine.name,
-    state: installed && installed === cli ? "ok" : "fail",
-    detail: installed ? `controllers ${installed}, CLI ${cli ?? "missing"}` : `${engine.name} is not installed in the cluster`,
+    state: installed && (installed === cli || ownedBy) ? "ok" : "fail",
+    detail: installed
+      ? `controllers ${installed}${installedBy}, CLI ${cli ?? "missing"}; running ${components?.join(", ") || "none"}`
+      : `${engine.name} is not installed in the cluster`,
     fix: fixUp,
   });
-  const { source, head } = o.gitops!;
+  const { source, head, problems } = o.gitops!;
   // The observation reads the loop through the kubeconfig's entry; when that does not answer, doctor asks with kind's credentials.
   const view = o.gitops!.view ?? (await engine.observe(api).catch(() => undefined));
   const config = source?.config;
@@ -320,6 +325,27 @@ async function gitopsHops(engines: Engines, settings: Settings, api: KubeApi, cl
         ? "fix the file the message names and commit; the last good state keeps running meanwhile"
         : "commit, or wait a few seconds; `kind-cluster up` re-arms the loop",
   });
+  // Every nested unit: each problem with its file and Flux's own message.
+  for (const problem of problems)
+    checks.push({
+      zone: GITOPS,
+      name: "unit",
+      state: "fail",
+      detail: problemText(problem),
+      fix: problem.fix ?? "fix the file named above and commit; the last good state keeps running meanwhile",
+    });
+  const units = view?.units ?? [];
+  if (units.length > 1 && problems.length === 0)
+    checks.push({ zone: GITOPS, name: "units", state: "ok", detail: `${units.filter((u) => u.ready).length}/${units.length} Kustomizations Ready` });
+  const decryption = view?.decryption;
+  if (decryption && (decryption.key || decryption.users.length || o.gitops!.ageKey))
+    checks.push({
+      zone: GITOPS,
+      name: "decryption",
+      state: decryption.key || decryption.users.length === 0 ? "ok" : "fail",
+      detail: decryptionOf({ view, ageKey: o.gitops!.ageKey }) ?? "",
+      fix: "put your age key in $SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt, then `kind-cluster up`",
+    });
   return checks;
 }
 

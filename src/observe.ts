@@ -4,7 +4,9 @@ import { clusterNames, completion, observeCluster, type ClusterView, type Comple
 import type { EngineInfo } from "./engine/engine.js";
 import type { Engines } from "./engines.js";
 import { messageOf, ZoneError } from "./errors.js";
+import { readAgeKey } from "./gitops/age-key.js";
 import type { GitOpsView, LoopOwner } from "./gitops/engine.js";
+import { locateProblems, type LocatedProblem } from "./gitops/problems.js";
 import { readKubeconfig, type ClusterEntry } from "./kubeconfig/index.js";
 import type { Settings } from "./options.js";
 import { observeRegistry, type RegistryView } from "./registry.js";
@@ -52,9 +54,13 @@ interface GitOpsObservation {
   view?: GitOpsView;
   /** Who owns the loop, and whether it is this container. */
   owner?: LoopOwner & { ours: boolean };
+  /** The view's problems, each with the files of the committed tree that declare what it names. */
+  problems: LocatedProblem[];
   /** The workspace's HEAD commit, read from the repository the Git source service serves. */
   head?: string;
   source?: ServiceInstance<GitSourceConfig>;
+  /** The SOPS age identities this container holds (how many, from where; never the key itself). */
+  ageKey?: { count: number; sources: string[] };
   error?: string;
 }
 
@@ -151,13 +157,20 @@ async function gitopsPart(engines: Engines, settings: Settings, core: Observatio
   const key = serviceKey("git-source", settings.clusterName);
   const source = services.find((s) => s.key.kind === key.kind && s.key.instance === key.instance) as ServiceInstance<GitSourceConfig> | undefined;
   const head = source ? (await readHead(source.config.repo).catch(() => undefined))?.commit : undefined;
+  const age = await readAgeKey();
+  const part = { source, head, problems: [], ageKey: age && { count: age.count, sources: age.sources } };
   const api = entryApi(engines, core);
-  if (!api) return { source, head, error: "the API server is not reachable" };
+  if (!api) return { ...part, error: "the API server is not reachable" };
   try {
     const engine = engines.gitops(settings.gitops);
     const [view, owner, me] = await Promise.all([engine.observe(api), engine.owner(api), engines.self().then((s) => s.identity())]);
-    return { view, head, source, owner: owner && { ...owner, ours: owner.container === me?.container } };
+    return {
+      ...part,
+      view,
+      problems: await locateProblems(source?.config.repo, view.problems),
+      owner: owner && { ...owner, ours: owner.container === me?.container },
+    };
   } catch (error) {
-    return { source, head, error: messageOf(error) };
+    return { ...part, error: messageOf(error) };
   }
 }

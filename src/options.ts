@@ -1,5 +1,6 @@
 import feature from "../features/src/kind-cluster/devcontainer-feature.json" with { type: "json" };
 import { ZoneError } from "./errors.js";
+import { COMPONENTS_ACCEPTED, parseComponents } from "./gitops/flux/components.js";
 
 /**
  * The Feature's options, defined once. devcontainer-feature.json holds each option's name, type,
@@ -162,6 +163,7 @@ const RULES = {
   loadBalancer: boolean("run"),
   forwardServices: boolean("run"),
   stopWithContainer: boolean("run"),
+  fluxComponents: rule("run", COMPONENTS_ACCEPTED, (t) => parseComponents(t) ?? INVALID),
   kindVersion: version("kind"),
   kubectlVersion: version("kubectl"),
   fluxVersion: version("flux"),

@@ -1,5 +1,6 @@
 import { describeUser } from "./cluster/users.js";
 import { contextName } from "./kubeconfig/names.js";
+import { problemText } from "./gitops/problems.js";
 import type { FullObservation } from "./observe.js";
 import type { Settings } from "./options.js";
 import { describeTable, type Forward, forwardUrl } from "./ports/table.js";
@@ -15,7 +16,23 @@ export interface Status {
   cluster: { name: string; state?: string; nodes: Array<{ name: string; role: string; running: boolean }>; api?: string };
   route: { server?: string; reachable: boolean; detail: string };
   registry?: { running: boolean; published?: string; onClusterNetwork: boolean; relay?: string; error?: string };
-  gitops?: { following?: string; head?: string; applied?: string; ready?: boolean; message?: string; error?: string; owner?: string; ours?: boolean };
+  gitops?: {
+    following?: string;
+    head?: string;
+    applied?: string;
+    ready?: boolean;
+    message?: string;
+    error?: string;
+    /** Every Kustomization (or the engine's unit), and how many are Ready. */
+    units?: { total: number; ready: number };
+    /** What must be fixed: the object, the files that declare it, the engine's message, the fix. */
+    problems?: Array<{ subject: string; files: string[]; message: string; fix?: string }>;
+    /** Whether encrypted Secrets can be decrypted, in a sentence. */
+    decryption?: string;
+    /** The dev container that owns the loop, when known; `ours` when it is this one. */
+    owner?: string;
+    ours?: boolean;
+  };
   /** Forwards and load-balancer addresses: present while the ports service runs; `error` says why there are none. */
   ports?: {
     error?: string;
@@ -112,6 +129,9 @@ export function statusOf(settings: Settings, o: FullObservation): Status {
           message: sync?.ready ? undefined : (sync?.message ?? g.view?.source?.message),
           owner: g.owner && describeUser(g.owner),
           ours: g.owner?.ours,
+          units: g.view && { total: g.view.units.length, ready: g.view.units.filter((u) => u.ready).length },
+          problems: g.problems.map(({ subject, files, message, fix }) => ({ subject, files, message, fix })),
+          decryption: decryptionOf(g),
         };
   }
   if (o.ports) status.ports = portsStatus(o.ports);
@@ -141,6 +161,21 @@ function portsStatus(p: NonNullable<FullObservation["ports"]>): NonNullable<Stat
   };
 }
 
+const KEY_PLACES = "$SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt";
+
+/** Whether SOPS-encrypted Secrets can be decrypted: the key here, the key in the cluster, who uses it. Pure. */
+export function decryptionOf(g: Pick<NonNullable<FullObservation["gitops"]>, "view" | "ageKey">): string | undefined {
+  const inCluster = g.view?.decryption.key ?? false;
+  const users = g.view?.decryption.users ?? [];
+  const here = g.ageKey && `${g.ageKey.count} age ${g.ageKey.count === 1 ? "identity" : "identities"} from ${g.ageKey.sources.join(", ")}`;
+  const usedBy = users.length ? `; used by ${users.join(", ")}` : "";
+  if (inCluster) return `SOPS age key in flux-system/sops-age (${here ?? "stored by an earlier start; none in this container"})${usedBy}`;
+  if (here) return `${here}, not in the cluster yet: run \`kind-cluster up\`${usedBy}`;
+  if (users.length)
+    return `NOT set up: ${users.join(", ")} decrypt with flux-system/sops-age and there is no age key: put yours in ${KEY_PLACES}, then \`kind-cluster up\``;
+  return `not set up (no age key in ${KEY_PLACES})`;
+}
+
 export function renderStatus(s: Status): string {
   const nodes = s.cluster.nodes.map((n) => `${n.name} (${n.running ? "running" : "stopped"})`).join(", ") || "none";
   return [
@@ -149,7 +184,8 @@ export function renderStatus(s: Status): string {
     `zone 3 kind cluster   ${s.cluster.name}: ${clusterState(s.cluster.state)}${nodes}${s.cluster.api ? `, API published on ${s.cluster.api}` : ""}`,
     `route                 ${s.route.server ?? "-"}${s.devContainer.tlsServerName ? ` (tls-server-name ${s.devContainer.tlsServerName})` : ""}: ${s.route.reachable ? "reachable" : "not reachable"}, ${s.route.detail}`,
     ...(s.registry ? [`registry              ${renderRegistry(s.registry)}`] : []),
-    ...(s.gitops ? [`gitops                ${renderGitOps(s.gitops)}`] : []),
+    ...(s.gitops ? [`gitops                ${renderGitOps(s.gitops)}`, ...renderProblems(s.gitops)] : []),
+    ...(s.gitops?.decryption ? [`decryption            ${s.gitops.decryption}`] : []),
     ...(s.ports?.error ? [`ports                 ${s.ports.error}`] : []),
     ...(s.ports?.lines.forwards.map((l) => `forward               ${l}`) ?? []),
     ...(s.ports?.lines.loadBalancers.map((l) => `load balancer         ${l}`) ?? []),
@@ -176,6 +212,11 @@ function renderGitOps(g: NonNullable<Status["gitops"]>): string {
   const short = (c?: string) => c?.slice(0, 7) ?? "none";
   const state = g.ready ? "Ready" : `not Ready${g.message ? `: ${g.message}` : ""}`;
   const behind = g.head && g.applied !== g.head ? ` (workspace HEAD ${short(g.head)})` : "";
+  const units = g.units && g.units.total > 1 ? `; ${g.units.ready}/${g.units.total} Kustomizations Ready` : "";
   const owner = g.owner && !g.ours ? `; the loop belongs to ${g.owner}, not this container` : "";
-  return `following ${g.following ?? "?"}, applied ${short(g.applied)}${behind}, ${state}${owner}`;
+  return `following ${g.following ?? "?"}, applied ${short(g.applied)}${behind}, ${state}${units}${owner}`;
+}
+
+function renderProblems(g: NonNullable<Status["gitops"]>): string[] {
+  return (g.problems ?? []).flatMap((p) => [`  ✗ ${problemText(p)}`, ...(p.fix ? [`    fix: ${p.fix}`] : [])]);
 }

@@ -23,6 +23,7 @@ jq -n \
   --arg mirrorUrl "$MIRROR_URL" --arg mirrorDir "$TESTBED_CACHE/mirror" --arg dockerVersion "$DOCKER_VERSION" \
   --arg fluxVersion "$FLUX_VERSION" --arg helmVersion "$HELM_VERSION" --arg registryImage "$REGISTRY_IMAGE" \
   --argjson fluxImages "$(flux_images | jq -R . | jq -s .)" --argjson apps "$APPS" \
+  --arg fluxComponents "$(flux_images | sed 's#.*/##; s#:.*##' | paste -sd,)" \
   --arg mirrorKind "$(mirror_version "$KIND_VERSION")" --arg mirrorKubectl "$(mirror_version "$KUBERNETES_VERSION")" \
   --arg mirrorDocker "$(mirror_version "$DOCKER_VERSION")" --arg mirrorFlux "$(mirror_version "$FLUX_VERSION")" \
   --arg mirrorHelm "$(mirror_version "$HELM_VERSION")" \
@@ -32,6 +33,7 @@ jq -n \
     registryImage: $registryImage, fluxImages: $fluxImages,
     featureOptions: {kindVersion: $mirrorKind, kubectlVersion: $mirrorKubectl, nodeImage: $nodeImage,
       downloadMirror: $mirrorUrl, allowInsecureMirror: true, dockerVersion: $mirrorDocker,
-      fluxVersion: $mirrorFlux, helmVersion: $mirrorHelm, registryImage: $registryImage}} + $apps' >"$REPO_DIR/.testbed/testbed.json.tmp"
+      fluxVersion: $mirrorFlux, helmVersion: $mirrorHelm, registryImage: $registryImage,
+      fluxComponents: $fluxComponents}} + $apps' >"$REPO_DIR/.testbed/testbed.json.tmp"
 mv "$REPO_DIR/.testbed/testbed.json.tmp" "$REPO_DIR/.testbed/testbed.json"
 log "test bed ready in $((SECONDS - START))s: .testbed/testbed.json ($(du -sh "$TESTBED_CACHE" | cut -f1) in $TESTBED_CACHE)"

@@ -10,7 +10,8 @@ import type { Running, ServiceLog } from "./kinds.js";
  * The Git source service in zone 1: the workspace repository served read-only on the cluster's
  * network, and a watch on its checked-out HEAD. Each new HEAD is delivered: the GitOps engine is asked
  * to fetch at once, and asked again every few seconds until its source holds that commit (a request
- * made while the controllers restart with their node would otherwise wait for the engine's own poll).
+ * made while the controllers restart with their node would otherwise wait for the engine's own poll);
+ * then the engine is asked to move every nested unit along until each has done with it.
  * Engine-neutral: the engine is named in the configuration.
  */
 export interface GitSourceConfig {
@@ -47,6 +48,11 @@ export function gitPort(own: number | undefined, others: readonly number[]): num
 
 const ASK_AGAIN_MS = 5_000;
 const GIVE_UP_MS = 5 * 60_000;
+/**
+ * How often the loop is looked at while a commit travels: often at first (each nested level waits for
+ * the look that sees its dependencies done), then seldom (a long health check).
+ */
+const pollMs = (since: number, fetched: boolean) => (Date.now() - since >= 30_000 ? 2_000 : fetched ? 100 : 250);
 
 export async function startGitSource(config: GitSourceConfig, log: ServiceLog): Promise<Running> {
   // The repository is for the cluster's network alone: an address that means "every interface" is refused,
@@ -65,17 +71,22 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
     return kubeApi(entry);
   };
 
-  /** Until the source holds `head` (or a newer HEAD takes over, or time runs out). */
+  /** Until the source holds `head` and every unit has done with it (or a newer HEAD takes over, or time runs out). */
   const deliver = async (head: Head, why: string) => {
     const mine = ++latest;
     const label = `${head.branch ?? "detached HEAD"} at ${head.commit.slice(0, 12)}`;
-    const deadline = Date.now() + GIVE_UP_MS;
+    const start = Date.now();
     let asked = 0;
-    while (!stopped && mine === latest && Date.now() < deadline) {
+    let fetched = false;
+    while (!stopped && mine === latest && Date.now() < start + GIVE_UP_MS) {
       try {
         const api = await connect();
-        if ((await engine.observe(api)).source?.revision === head.commit) return log(`fetched by ${engine.name}: ${label}`);
-        if (Date.now() - asked >= ASK_AGAIN_MS) {
+        if (!fetched && (await engine.observe(api)).source?.revision === head.commit) {
+          fetched = true;
+          log(`fetched by ${engine.name}: ${label}`);
+        }
+        if (fetched && (await engine.catchUp(api, head.commit)).length === 0) return log(`every unit has done with ${label}`);
+        if (!fetched && Date.now() - asked >= ASK_AGAIN_MS) {
           await engine.requestSync(api, head.branch);
           log(`${asked ? "asked again" : "reconcile requested"} (${why}): ${label}`);
           asked = Date.now();
@@ -83,9 +94,9 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
       } catch (error) {
         log(`could not reach the cluster (${why}, ${label}): ${(error as Error).message}`);
       }
-      await sleep(1_000);
+      await sleep(pollMs(start, fetched));
     }
-    if (mine === latest && !stopped) log(`gave up waiting for ${engine.name} to fetch ${label}; its own interval will`);
+    if (mine === latest && !stopped) log(`gave up waiting for ${engine.name} to ${fetched ? "apply" : "fetch"} ${label}; its own interval will`);
   };
 
   const watcher = watchHead(config.repo, (head) => void deliver(head, "HEAD moved"));

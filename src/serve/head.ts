@@ -1,6 +1,6 @@
 import { readFile, realpath, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { run } from "../proc.js";
+import { run, type RunResult } from "../proc.js";
 
 /**
  * The workspace's checked-out state (HEAD), and a watcher that notices when it moves: a commit, an
@@ -31,6 +31,11 @@ const safeFrom = async (repo: string) => safeForDiscovery(await realpath(repo).c
 
 // Read-only git: no optional locks (nothing that would refresh the index as a side effect).
 const GIT_ENV = { GIT_OPTIONAL_LOCKS: "0" };
+
+/** Read-only git in the workspace, as the HEAD watch runs it (its safe.directory scope, no optional locks). */
+export async function workspaceGit(repo: string, args: readonly string[]): Promise<RunResult> {
+  return run("git", [...(await safeFrom(repo)), "-C", repo, ...args], { env: GIT_ENV });
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Pure helpers

@@ -32,6 +32,7 @@ const HOSTILE: Record<string, string[]> = {
   forwardServices: ["1", "no", ...CONTROL],
   extraClusters: ["Staging:clusters/s", "a:../x", "a,a", "a:b:c", "a,", "a;id", "kind", ...CONTROL],
   stopWithContainer: ["yes", ...CONTROL],
+  fluxComponents: ["", "helm-controller", "source-controller,kustomize-controller,$(id)", "source-controller;kustomize-controller", ...CONTROL],
   kindVersion: ["v0.30.0; rm -rf /", "../../etc/passwd", "v0.30", "latest\n", ...CONTROL],
   kubectlVersion: ["1.34.1 && id", "v1.34/../x", ...CONTROL],
   fluxVersion: ["2.9", "v2.9.5;id", ...CONTROL],
@@ -79,6 +80,7 @@ const RUN_TIME = [
   "forwardServices",
   "extraClusters",
   "stopWithContainer",
+  "fluxComponents",
 ];
 
 const cases = Object.entries(HOSTILE).flatMap(([name, values]) => values.map((value) => [name, value] as const));

@@ -39,11 +39,16 @@ export async function makeProject(spec: ProjectSpec): Promise<string> {
   if (ref === "./kind-cluster") await cp(FEATURE, join(dir, ".devcontainer", "kind-cluster"), { recursive: true });
   const config = { name: "kind-cluster test", image: spec.image, features: { [ref]: spec.options }, ...spec.config };
   await writeFile(join(dir, ".devcontainer", "devcontainer.json"), `${JSON.stringify(config, null, 2)}\n`);
-  for (const [path, text] of Object.entries(spec.files ?? {})) {
+  await writeFiles(dir, spec.files ?? {});
+  return dir;
+}
+
+/** Files relative to a folder, with their parent folders. */
+export async function writeFiles(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [path, text] of Object.entries(files)) {
     await mkdir(join(dir, path, ".."), { recursive: true });
     await writeFile(join(dir, path), text);
   }
-  return dir;
 }
 
 export interface UpResult {

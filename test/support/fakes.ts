@@ -247,13 +247,30 @@ export class FakeGitOps implements GitOpsEngine {
   }
   async follow(api: KubeApi, source: { url: string; branch: string; path: string }) {
     this.following.set(api.endpoint.server, source);
+    return [];
   }
   async requestSync() {
     return "0";
   }
   async observe(api: KubeApi) {
     const source = this.following.get(api.endpoint.server);
-    return { ...source, source: { ready: true, handled: "1", revision: this.commit() }, sync: { ready: true, applied: this.commit() } };
+    return {
+      ...source,
+      source: { ready: true, handled: "1", revision: this.commit() },
+      sync: { ready: true, applied: this.commit(), progressing: false },
+      units: [],
+      problems: [],
+      decryption: { key: false, users: [] },
+    };
+  }
+  async catchUp() {
+    return [];
+  }
+  async storeDecryptionKey() {
+    return "unchanged" as const;
+  }
+  async preview(): Promise<never> {
+    throw new Error("no preview in this fake");
   }
   async afterNodesStarted() {
     return [];

@@ -17,7 +17,7 @@ export interface Testbed {
    * on the Docker bridge), and the versions it serves the test bed's builds under (lib.sh's
    * mirror_version, e.g. v0.30.0-testbed), which install.sh does not pin.
    */
-  featureOptions: Record<string, string | boolean>;
+  featureOptions: Record<string, string | boolean> & { fluxComponents: string };
   /** The sops CLI (scripts/testbed/apps.sh); set SOPS_DISABLE_VERSION_CHECK=1, it asks GitHub otherwise. */
   sops: string;
   /** Debian's age-keygen, for the age keys sops encrypts to. */
@@ -32,7 +32,11 @@ export const TESTBED_FILE = process.env.KIND_CLUSTER_TESTBED_FILE ?? ".testbed/t
 
 export function readTestbed(): Testbed {
   if (!existsSync(TESTBED_FILE)) throw new Error(`${TESTBED_FILE} is missing: run \`npm run testbed\` first`);
-  return JSON.parse(readFileSync(TESTBED_FILE, "utf8")) as Testbed;
+  const testbed = JSON.parse(readFileSync(TESTBED_FILE, "utf8")) as Testbed;
+  // The test bed's flux CLI embeds only the controllers it could build: the default list would not install.
+  if (!testbed.featureOptions.fluxComponents)
+    throw new Error(`${TESTBED_FILE} names no fluxComponents (written before that option): run \`npm run testbed\` again (it reuses everything built)`);
+  return testbed;
 }
 
 /** Host-side view of a cluster: its node containers, as kind labels them. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { commitOf, gitRepository, kustomization, staleLeases } from "../../src/gitops/flux/objects.js";
+import { gitRepository, kustomization, staleLeases } from "../../src/gitops/flux/objects.js";
+import { commitOf } from "../../src/gitops/flux/view.js";
 import { CONTAINERD_HOSTS_PATCH, renderKindConfig } from "../../src/cluster/kind-config.js";
 import { nodeHosts, registryHostingConfigMap } from "../../src/registry.js";
 
@@ -41,15 +42,16 @@ describe("the local registry's wiring", () => {
 });
 
 describe("the GitOps objects", () => {
-  it("follow a branch of the dev container's Git server and apply a folder with pruning", () => {
+  it("follow a branch of the dev container's Git server and apply a folder with pruning, under the names flux bootstrap gives", () => {
     expect(gitRepository("http://172.18.0.5:8418/workspace.git", "main")).toMatchObject({
       kind: "GitRepository",
-      metadata: { name: "workspace", namespace: "flux-system" },
+      metadata: { name: "flux-system", namespace: "flux-system" },
       spec: { url: "http://172.18.0.5:8418/workspace.git", ref: { branch: "main" } },
     });
     expect(kustomization("clusters/local")).toMatchObject({
       kind: "Kustomization",
-      spec: { sourceRef: { kind: "GitRepository", name: "workspace" }, path: "./clusters/local", prune: true },
+      metadata: { name: "flux-system", namespace: "flux-system" },
+      spec: { sourceRef: { kind: "GitRepository", name: "flux-system" }, path: "./clusters/local", prune: true },
     });
   });
 

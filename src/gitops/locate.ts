@@ -1,0 +1,48 @@
+import { parseAllDocuments } from "yaml";
+import { workspaceGit } from "../serve/head.js";
+import type { ObjectRef } from "./engine.js";
+
+/**
+ * Which files of the committed tree (HEAD, what the cluster applies) declare an object, so that a
+ * problem names the file to fix. Read-only git, as the Git server and the HEAD watch use it.
+ */
+
+export const refKey = (ref: ObjectRef) => `${ref.kind}/${ref.namespace ?? ""}/${ref.name}`;
+
+/** Whether one YAML document declares the object: its kind and name, and its namespace when it says one (an overlay may set it). Pure. */
+export function declares(doc: unknown, ref: ObjectRef): boolean {
+  const d = doc as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
+  if (!d || d.kind !== ref.kind || d.metadata?.name !== ref.name) return false;
+  return d.metadata.namespace === undefined || ref.namespace === undefined || d.metadata.namespace === ref.namespace;
+}
+
+/** The files (paths from the repository's top) at HEAD that declare each object, by refKey. */
+export async function locateObjects(repo: string, refs: readonly ObjectRef[]): Promise<Map<string, string[]>> {
+  const found = new Map<string, string[]>();
+  const names = [...new Set(refs.map((r) => r.name))];
+  if (names.length === 0) return found;
+  // Candidates first (a name: line with one of the names), then each parsed.
+  const pattern = `^\\s*name:\\s*["']?(${names.map((n) => n.replace(/[.]/g, "\\.")).join("|")})["']?\\s*$`;
+  const grep = await workspaceGit(repo, ["grep", "-l", "--full-name", "-E", "-e", pattern, "HEAD", "--", "*.yaml", "*.yml"]);
+  const files = grep.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.replace(/^HEAD:/, ""));
+  for (const file of files) {
+    const shown = await workspaceGit(repo, ["show", `HEAD:${file}`]);
+    if (shown.exitCode !== 0) continue;
+    const docs = parseAllDocuments(shown.stdout).flatMap((d) => {
+      try {
+        return [d.toJS({ maxAliasCount: 100 }) as unknown];
+      } catch {
+        return []; // a broken document declares nothing
+      }
+    });
+    for (const ref of refs) {
+      if (!docs.some((doc) => declares(doc, ref))) continue;
+      const key = refKey(ref);
+      found.set(key, [...(found.get(key) ?? []), file]);
+    }
+  }
+  return found;
+}
