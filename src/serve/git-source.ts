@@ -4,7 +4,7 @@ import { gitopsEngine } from "../gitops/index.js";
 import { readKubeconfig } from "../kubeconfig/index.js";
 import { startGitServer } from "./git-server.js";
 import { watchHead, type Head } from "./head.js";
-import type { Running, ServiceLog } from "./kinds.js";
+import type { Running, ServiceLog } from "./service.js";
 
 /**
  * The Git source service in zone 1: the workspace repository served read-only on the cluster's

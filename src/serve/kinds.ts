@@ -1,19 +1,12 @@
 import type { GitSourceConfig } from "./git-source.js";
 import type { PortsConfig } from "./ports.js";
+import type { Running, ServiceLog } from "./service.js";
 
 /**
  * The kinds of zone-1 service, one row each: its configuration, whether it serves one cluster or the
  * whole container, its status line, and its body (run in its own `kind-cluster serve` process, loaded
  * only there). A new kind of service is one row here.
  */
-export interface Running {
-  /** One line for `status`: what it listens on and serves. */
-  summary: string;
-  close(): Promise<void>;
-}
-
-export type ServiceLog = (line: string) => void;
-
 interface ServiceRow<C> {
   /** "cluster": one instance per cluster; "container": shared by every cluster of the container. */
   scope: "cluster" | "container";

@@ -20,7 +20,7 @@ import {
   type Want,
 } from "../ports/plan.js";
 import { describeTable, type Forward, type PortsTable, readTable, writeTable } from "../ports/table.js";
-import type { Running, ServiceLog } from "./kinds.js";
+import type { Running, ServiceLog } from "./service.js";
 import { type Relay, startRelay } from "./relay.js";
 
 /**

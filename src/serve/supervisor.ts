@@ -55,6 +55,14 @@ interface ProcessRecord {
   started: string;
 }
 
+/** Node running our CLI in a session of its own, its stdout and stderr appended to `logPath`. */
+function startDetached(args: string[], logPath: string) {
+  const out = appendStream(logPath);
+  const child = execa(process.execPath, args, { detached: true, cleanup: false, reject: false, stdin: "ignore", stdout: out, stderr: out, cwd: "/" });
+  out.close();
+  return child;
+}
+
 /** Whether a pid is this process still: it runs, started at `started`, and its command line holds `argument`. */
 export async function isOurs(pid: number, started: string, argument: string): Promise<boolean> {
   if ((await processStart(pid)) !== started) return false;
@@ -74,19 +82,8 @@ export async function ensureSupervisor(dir: string, cli = process.argv[1]!): Pro
   if (await supervisorRuns(dir)) return;
   await withLock(supervisorFiles(dir).lock, { timeoutMs: 15_000, purpose: "starting the service supervisor" }, async () => {
     if (await supervisorRuns(dir)) return;
-    const out = appendStream(supervisorFiles(dir).log);
     // Its own session: it outlives the hook (or the service) that started it.
-    const child = execa(process.execPath, [cli, "supervise", dir], {
-      detached: true,
-      cleanup: false,
-      reject: false,
-      stdin: "ignore",
-      stdout: out,
-      stderr: out,
-      cwd: "/",
-    });
-    child.unref();
-    out.close();
+    startDetached([cli, "supervise", dir], supervisorFiles(dir).log).unref();
     for (let i = 0; i < 100 && !(await supervisorRuns(dir)); i++) await sleep(50);
   });
 }
@@ -155,19 +152,9 @@ export async function runSupervisor(dir: string): Promise<void> {
   };
 
   const start = async (w: WantedFile) => {
-    const out = appendStream(w.logPath);
-    // Its own process group, so its own children (git) can be ended with it; stdout and stderr only
-    // catch what the service cannot log itself (a crash).
-    const child = execa(process.execPath, [cli, "serve", w.configPath], {
-      detached: true,
-      cleanup: false,
-      reject: false,
-      stdin: "ignore",
-      stdout: out,
-      stderr: out,
-      cwd: "/",
-    });
-    out.close();
+    // Its own process group, so its own children (git) can be ended with it; its log only catches what
+    // the service cannot log itself (a crash).
+    const child = startDetached([cli, "serve", w.configPath], w.logPath);
     if (child.pid === undefined) return;
     const t: Tracked = { id: w.id, pid: child.pid, configHash: w.configHash, startedAt: Date.now(), child: true, startedKey: "" };
     live.set(w.id, t);

@@ -351,7 +351,7 @@ ${hostRoutes("demo", { host: "app.localhost", service: "web-ingress" }, { host: 
 kind: Kustomization
 metadata: {name: apps, namespace: flux-system}
 spec:
-  sourceRef: {kind: GitRepository, name: workspace}
+  sourceRef: {kind: GitRepository, name: flux-system}
   path: ./apps/traefik
   prune: true
   wait: true

@@ -145,4 +145,5 @@ export function bootstrapRepo(options: { components: boolean }): Record<string, 
 }
 
 /** The command that writes gotk-components.yaml with the dev container's flux, as `flux bootstrap` would. */
-export const gotkComponents = (components: string) => `flux install --export --components=${components} > clusters/local/flux-system/gotk-components.yaml`;
+export const gotkComponents = (components: string) =>
+  `mkdir -p clusters/local/flux-system && flux install --export --components=${components} > clusters/local/flux-system/gotk-components.yaml`;
