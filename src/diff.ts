@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Engines } from "./engines.js";
 import { ZoneError } from "./errors.js";
+import { withPaths, workingTreeFiles } from "./gitops/locate.js";
 import { readKubeconfig } from "./kubeconfig/index.js";
 import { contextName } from "./kubeconfig/names.js";
 import type { Logger } from "./log.js";
@@ -53,7 +54,8 @@ export async function diff(engines: Engines, settings: Settings, kubeconfig: str
     timeoutMs: timeouts(settings).gitopsInstallMs,
   });
   if (preview.text.trim()) process.stdout.write(`${preview.text.trimEnd()}\n`);
-  for (const error of preview.errors) logger.warn(error);
+  const files = preview.errors.length ? await workingTreeFiles(repo) : [];
+  for (const error of preview.errors) logger.warn(withPaths(error, files));
   if (preview.errors.length) {
     logger.warn(`${preview.errors.length} ${preview.errors.length === 1 ? "error" : "errors"}: what they name was not compared`);
     return 2;

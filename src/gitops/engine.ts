@@ -24,9 +24,11 @@ export interface GitOpsEngine {
   /**
    * Once the source holds `commit`: asks each unit that applies from the workspace and has not tried
    * `commit` yet, and is free to (its dependencies applied it), to apply it now; returns the units
-   * still behind. A commit thus reaches every nested level within seconds.
+   * still behind. A commit thus reaches every nested level within seconds. `nudgeIdle`, once the commit
+   * has been fetched for a while: also the units that sit idle at an older commit (the engine did not
+   * pass the new one on to them).
    */
-  catchUp(api: KubeApi, commit: string): Promise<string[]>;
+  catchUp(api: KubeApi, commit: string, nudgeIdle?: boolean): Promise<string[]>;
   /** Keeps the SOPS age key (zone 1's, never logged) where the engine decrypts with it; returns what changed. */
   storeDecryptionKey(api: KubeApi, key: string): Promise<"created" | "updated" | "unchanged">;
   /** What the engine reports: the branch it follows, the revision it fetched, what it applied, each unit and its problems. */

@@ -46,3 +46,27 @@ export async function locateObjects(repo: string, refs: readonly ObjectRef[]): P
   }
   return found;
 }
+
+/** The bare file names (no folder) that a build error quotes: `from 'broken.yaml'`, `in File: broken.yaml`. Pure. */
+function quotedNames(message: string): string[] {
+  return [...new Set([...message.matchAll(/(?:'|File: )([^'\s/]+\.ya?ml)\b/g)].map((m) => m[1]!))];
+}
+
+/**
+ * kustomize quotes a file by its name alone, relative to the kustomization that lists it: the error
+ * gains the paths from the repository's top that it can only mean (a name found in more than three
+ * places is left as it is). Pure.
+ */
+export function withPaths(message: string, files: readonly string[]): string {
+  const found = quotedNames(message).flatMap((name) => {
+    const paths = files.filter((f) => f === name || f.endsWith(`/${name}`));
+    return paths.length <= 3 ? paths : [];
+  });
+  return found.length ? `${message} (${found.join(", ")})` : message;
+}
+
+/** Every file of the working tree, committed or not (ignored ones left out), from the repository's top. */
+export async function workingTreeFiles(repo: string): Promise<string[]> {
+  const listed = await workspaceGit(repo, ["ls-files", "--cached", "--others", "--exclude-standard", "--full-name"]);
+  return listed.exitCode === 0 ? listed.stdout.split("\n").filter(Boolean) : [];
+}

@@ -47,6 +47,8 @@ export function gitPort(own: number | undefined, others: readonly number[]): num
 }
 
 const ASK_AGAIN_MS = 5_000;
+/** A unit still idle at an older commit this long after the fetch was not handed the new one: ask it. */
+const NUDGE_IDLE_MS = 3_000;
 const GIVE_UP_MS = 5 * 60_000;
 /**
  * How often the loop is looked at while a commit travels: often at first (each nested level waits for
@@ -78,14 +80,17 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
     const start = Date.now();
     let asked = 0;
     let fetched = false;
+    let fetchedAt = 0;
     while (!stopped && mine === latest && Date.now() < start + GIVE_UP_MS) {
       try {
         const api = await connect();
         if (!fetched && (await engine.observe(api)).source?.revision === head.commit) {
           fetched = true;
+          fetchedAt = Date.now();
           log(`fetched by ${engine.name}: ${label}`);
         }
-        if (fetched && (await engine.catchUp(api, head.commit)).length === 0) return log(`every unit has done with ${label}`);
+        if (fetched && (await engine.catchUp(api, head.commit, Date.now() - fetchedAt >= NUDGE_IDLE_MS)).length === 0)
+          return log(`every unit has done with ${label}`);
         if (!fetched && Date.now() - asked >= ASK_AGAIN_MS) {
           await engine.requestSync(api, head.branch);
           log(`${asked ? "asked again" : "reconcile requested"} (${why}): ${label}`);

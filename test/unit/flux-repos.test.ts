@@ -18,7 +18,7 @@ import {
   refsIn,
   viewOf,
 } from "../../src/gitops/flux/view.js";
-import { declares } from "../../src/gitops/locate.js";
+import { declares, withPaths } from "../../src/gitops/locate.js";
 import { DEFAULT_SETTINGS, resolveSettings } from "../../src/options.js";
 import { decryptionOf } from "../../src/status.js";
 
@@ -162,6 +162,21 @@ describe("a commit reaches every nested level", () => {
       ks("oci", "Unknown", { source: "OCIRepository" }),
     ];
     expect(catchUpPlan(list, C)).toEqual({ due: [], behind: [] });
+  });
+
+  it("asks a unit idle at an older commit only once the commit was fetched a while ago (Flux hands a new revision to none when a dependsOn cycle blocks its ordering)", () => {
+    const list = [
+      ks("flux-system", "True", { applied: OLD }),
+      ks("web", "False", { attempted: OLD, message: "kustomize build failed" }),
+      ks("a", "False", { reason: "DependencyNotReady", dependsOn: ["b"] }),
+      ks("b", "False", { reason: "DependencyNotReady", dependsOn: ["a"] }),
+      ks("busy", "Unknown", { applied: OLD }),
+    ];
+    expect(catchUpPlan(list, C).due).toEqual([]);
+    expect(catchUpPlan(list, C, true).due.map((k) => k.metadata.name)).toEqual(["flux-system", "web"]);
+    // Asked already, not handled yet: not again.
+    const asked = [ks("flux-system", "True", { applied: OLD, requested: "t1", handled: "t0" })];
+    expect(catchUpPlan(asked, C, true).due).toEqual([]);
   });
 
   it("reads every Kustomization as a unit, the root first", () => {
@@ -322,5 +337,15 @@ describe("kind-cluster diff", () => {
       "/w",
     );
     expect(failed.errors).toEqual(["kustomize build failed: apps/base/a.yaml: yaml: line 2", "failed to decode apps/b.yaml"]);
+  });
+
+  it("names a file that kustomize quotes by its name alone with its path in the working tree", () => {
+    const error = "kustomize build failed: accumulating resources from 'broken.yaml': MalformedYAMLError: yaml: line 2 in File: broken.yaml";
+    const files = ["apps/base/web/broken.yaml", "apps/base/web/kustomization.yaml", "clusters/local/apps.yaml"];
+    expect(withPaths(error, files)).toBe(`${error} (apps/base/web/broken.yaml)`);
+    // Nothing quoted, or a name too common to point at one file: left as it is.
+    expect(withPaths("kustomization path not found", files)).toBe("kustomization path not found");
+    const common = ["a/kustomization.yaml", "b/kustomization.yaml", "c/kustomization.yaml", "d/kustomization.yaml"];
+    expect(withPaths("error in 'kustomization.yaml'", common)).toBe("error in 'kustomization.yaml'");
   });
 });

@@ -105,9 +105,9 @@ export const fluxEngine: GitOpsEngine = {
     return requestedAt;
   },
 
-  async catchUp(api, commit) {
+  async catchUp(api, commit, nudgeIdle) {
     const list = await api.get<{ items: Kustomization[] }>(KUSTOMIZATIONS_PATH);
-    const { due, behind } = catchUpPlan(list?.items ?? [], commit);
+    const { due, behind } = catchUpPlan(list?.items ?? [], commit, nudgeIdle);
     await requestReconcile(api, due);
     return behind;
   },

@@ -221,10 +221,11 @@ const waiting = (c: FluxCondition | undefined) =>
  * After the source fetched `commit`: the Kustomizations to ask for a reconcile now (waiting on a
  * dependency that has since applied `commit`, or on the source's artifact, and not asked already), and
  * those still behind (following the workspace, not suspended, and neither done with `commit` nor
- * failed for a reason no retry mends). Units at work are never asked: a new request would cancel their
- * health checks. Pure.
+ * failed for a reason no retry mends). With `nudgeIdle` (the commit was fetched a while ago), also those
+ * idle at an older commit whose dependencies are done. Units at work are never asked: a new request would
+ * cancel their health checks. Pure.
  */
-export function catchUpPlan(list: readonly Kustomization[], commit: string): { due: Kustomization[]; behind: string[] } {
+export function catchUpPlan(list: readonly Kustomization[], commit: string, nudgeIdle = false): { due: Kustomization[]; behind: string[] } {
   const byKey = new Map(list.map((ks) => [keyOf(ks), ks]));
   const failed = (ks: Kustomization) => readyCondition(ks)?.status === "False" && !waiting(readyCondition(ks));
   // Waiting on a dependency that failed, or on one that waits so (a cycle included): only a new commit mends it.
@@ -239,8 +240,14 @@ export function catchUpPlan(list: readonly Kustomization[], commit: string): { d
   const satisfied = (dep: Kustomization | undefined) =>
     dep !== undefined && readyCondition(dep)?.status === "True" && (!followsWorkspace(dep) || commitOf(dep.status?.lastAppliedRevision) === commit);
   const following = list.filter((ks) => followsWorkspace(ks) && !ks.spec?.suspend);
+  // Idle at an older commit: kustomize-controller enqueues a source's Kustomizations on a new revision in
+  // dependency order, and enqueues none of them when a dependsOn cycle makes that order impossible.
+  const idle = (ks: Kustomization) => {
+    const c = readyCondition(ks);
+    return c !== undefined && c.status !== "Unknown" && !waiting(c) && commitOf(ks.status?.lastAttemptedRevision) !== commit;
+  };
   const due = following.filter((ks) => {
-    if (!waiting(readyCondition(ks))) return false;
+    if (!waiting(readyCondition(ks)) && !(nudgeIdle && idle(ks))) return false;
     const requested = ks.metadata.annotations?.[REQUESTED_AT];
     if (requested !== undefined && requested !== ks.status?.lastHandledReconcileAt) return false;
     return (ks.spec?.dependsOn ?? []).every((dep) => satisfied(byKey.get(depKey(ks, dep))));
