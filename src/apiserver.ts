@@ -1,4 +1,5 @@
 import { request, type RequestOptions as HttpsOptions } from "node:https";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ZoneError } from "./errors.js";
 import type { Credentials } from "./kubeconfig/index.js";
 import { trace } from "./log.js";
@@ -16,6 +17,20 @@ export interface Endpoint {
 interface ApiResponse {
   status: number;
   body: string;
+  /** The Retry-After header, when the server sent one. */
+  retryAfter?: string;
+}
+
+/**
+ * How long to wait before sending a request again: only after a 429, which the API server answers
+ * without acting (too many requests, or its storage still starting after a restart), as long as
+ * its Retry-After (1 s when it says none, at most 5 s) fits in what is left of the request's time. Pure.
+ */
+export function retryDelayMs(res: Pick<ApiResponse, "status" | "retryAfter">, leftMs: number): number | undefined {
+  if (res.status !== 429) return undefined;
+  const seconds = Number(res.retryAfter);
+  const delay = Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000, 5000);
+  return delay < leftMs ? delay : undefined;
 }
 
 const FIX: Record<ProbeStep, string> = {
@@ -75,7 +90,17 @@ function failedHop(e: NodeJS.ErrnoException): ApiError {
   return new ApiError(stepOfError(e.code), `${e.code ?? "error"}: ${e.message}`);
 }
 
-function apiRequest(endpoint: Endpoint, path: string, options: RequestOptions): Promise<ApiResponse> {
+async function apiRequest(endpoint: Endpoint, path: string, options: RequestOptions): Promise<ApiResponse> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const res = await apiRequestOnce(endpoint, path, { ...options, timeoutMs: Math.max(deadline - Date.now(), 1) });
+    const delay = retryDelayMs(res, deadline - Date.now());
+    if (delay === undefined) return res;
+    await sleep(delay);
+  }
+}
+
+function apiRequestOnce(endpoint: Endpoint, path: string, options: RequestOptions): Promise<ApiResponse> {
   const url = new URL(path, endpoint.server);
   const method = options.method ?? "GET";
   const start = performance.now();
@@ -88,7 +113,12 @@ function apiRequest(endpoint: Endpoint, path: string, options: RequestOptions): 
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
         done(String(res.statusCode));
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
+        const retryAfter = res.headers["retry-after"];
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString("utf8"),
+          retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+        });
       });
       res.on("error", (e) => reject(new ApiError("api", e.message)));
     });

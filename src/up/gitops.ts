@@ -76,11 +76,6 @@ export const gitopsStage: Stage = {
       instances.filter((i) => i.key.cluster !== settings.clusterName).map((i) => i.config.port),
     );
     for (const note of await engine.follow(api, { url: gitSourceUrl(host, port), branch, path: settings.gitopsPath })) status.detail(note);
-    // Nodes just started: the controllers' leases are held by processes that died with them.
-    if (cluster.action === "started") {
-      const released = await engine.afterNodesStarted(api);
-      if (released.length) status.detail(`released the leader leases of stopped controllers: ${released.join(", ")}`);
-    }
     const config: GitSourceConfig = {
       repo: ctx.workspace,
       host,
@@ -92,7 +87,11 @@ export const gitopsStage: Stage = {
     const service = await ctx.services.ensure(gitSource, config);
     const requested = await engine.requestSync(api);
 
-    const applied = await waitForRevision(engine, api, head.commit, requested, timeouts(settings).readyMs);
+    // Nodes just started: the controllers' leases are held by processes that died with them.
+    const released = new Set<string>();
+    const afterStart = cluster.action === "started" ? async () => (await engine.afterNodesStarted(api)).forEach((l) => released.add(l)) : undefined;
+    const applied = await waitForRevision(engine, api, head.commit, requested, timeouts(settings).readyMs, afterStart);
+    if (released.size) status.detail(`released the leader leases of stopped controllers: ${[...released].join(", ")}`);
     const units = applied.view?.units ?? [];
     // "(4 Kustomizations)": the units' kind, as the engine names them.
     const count = units.length > 1 ? ` (${units.length} ${units[0]!.id.split("/")[0]}s)` : "";
@@ -171,14 +170,29 @@ async function waitForRevision(
   commit: string,
   requested: string,
   timeoutMs: number,
+  afterStart?: () => Promise<void>,
 ): Promise<{ ok: boolean; why?: string; behind: string[]; view?: GitOpsView }> {
   const deadline = Date.now() + timeoutMs;
   let why = `${engine.name} has not reported on it yet`;
   for (;;) {
-    const view = await engine.observe(api);
+    // Right after the nodes started, the API server may restart once more (kind moves it to the node's
+    // new address): a failed look is a reason to look again, not the end of the stage.
+    const view = await engine.observe(api).catch((error: Error) => {
+      why = `the API did not answer: ${error.message}`;
+      return undefined;
+    });
+    if (!view) {
+      if (Date.now() >= deadline) return { ok: false, why, behind: [] };
+      await sleep(500);
+      continue;
+    }
     const sync = view.sync;
     const live = view.source?.handled !== undefined && view.source.handled >= requested;
     if (!live) why = "the source controller has not acted on the request yet (starting, or waiting for its leader lease)";
+    // Looked at again until the loop is live: a lease is stale only once its controller's new process
+    // has started (a crash on the first API call after a node start delays that), and waiting for it
+    // to expire instead costs about a minute.
+    if (!live && afterStart) await afterStart().catch(() => undefined);
     else if (sync?.applied === commit && sync.ready) {
       const behind = await engine.catchUp(api, commit);
       if (behind.length === 0 || Date.now() >= deadline) return { ok: true, behind, view: behind.length ? view : await engine.observe(api) };

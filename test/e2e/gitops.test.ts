@@ -567,6 +567,8 @@ describe("the loop survives the dev container's life", () => {
     const before = await workspaceHash();
     const again = await devcontainerUp(dir);
     expect(again.exitCode, again.output.slice(-4000)).toBe(0);
+    // The loop's part of the start after a restart (the controllers' leader leases, the wait), in the log.
+    console.log(`[e2e] restart: ${again.output.slice(again.output.lastIndexOf("▸ gitops"), again.output.lastIndexOf("is ready in"))}`);
     expect(await workspaceHash()).toBe(before);
     await commit("after restart", { "apps/base/web/configmap.yaml": webConfig("restarted") });
     await until("commit after restart -> applied", web("version"), (out) => out === "restarted");

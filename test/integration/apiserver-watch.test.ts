@@ -111,3 +111,25 @@ describe("KubeApi.watch", () => {
     await expect(watching).resolves.toBeUndefined();
   });
 });
+
+describe("KubeApi requests while the API server restarts", () => {
+  it("sends a request again after a 429 (storage still initializing), after its Retry-After, within the request's time", async () => {
+    let answered = 0;
+    handler = (_url, res) => {
+      answered++;
+      if (answered < 3) {
+        res.writeHead(429, { "content-type": "application/json", "retry-after": "1" });
+        return void res.end(JSON.stringify({ kind: "Status", code: 429, message: "storage is (re)initializing" }));
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ items: [] }));
+    };
+    const start = Date.now();
+    expect(await kubeApi(endpoint).get("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations", 10_000)).toEqual({ items: [] });
+    expect(answered).toBe(3);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(2000);
+    // Not within the time left: the 429 is the answer, with the server's message.
+    answered = 0;
+    await expect(kubeApi(endpoint).get("/apis/x", 500)).rejects.toThrow(/answered 429: storage is \(re\)initializing/);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { stepOfError, summarizeNodes } from "../../src/apiserver.js";
+import { retryDelayMs, stepOfError, summarizeNodes } from "../../src/apiserver.js";
 import { containerIdFrom, parseDefaultGateway } from "../../src/route/self.js";
 import { progressLine, takenPortOf } from "../../src/cluster/kind.js";
 import { parseUsers } from "../../src/cluster/users.js";
@@ -203,5 +203,16 @@ describe("projects side by side", () => {
   it("reads a cluster's user records, one a line, skipping what is not one", () => {
     const a = { container: "a".repeat(64), name: "a", project: "/p/a", since: "2026-01-01T00:00:00Z" };
     expect(parseUsers(`${JSON.stringify(a)}\nnot json\n{"container":"../../etc"}\n\n`)).toEqual([a]);
+  });
+});
+
+describe("a request sent again", () => {
+  it("only after a 429, after its Retry-After (1 s without one, at most 5 s), when that fits in the time left", () => {
+    expect(retryDelayMs({ status: 429, retryAfter: "2" }, 10_000)).toBe(2000);
+    expect(retryDelayMs({ status: 429 }, 10_000)).toBe(1000);
+    expect(retryDelayMs({ status: 429, retryAfter: "60" }, 10_000)).toBe(5000);
+    expect(retryDelayMs({ status: 429, retryAfter: "1" }, 800)).toBeUndefined();
+    expect(retryDelayMs({ status: 503, retryAfter: "1" }, 10_000)).toBeUndefined();
+    expect(retryDelayMs({ status: 200 }, 10_000)).toBeUndefined();
   });
 });
