@@ -89,7 +89,12 @@ export const gitopsStage: Stage = {
 
     // Nodes just started: the controllers' leases are held by processes that died with them.
     const released = new Set<string>();
-    const afterStart = cluster.action === "started" ? async () => (await engine.afterNodesStarted(api)).forEach((l) => released.add(l)) : undefined;
+    const afterStart =
+      cluster.action === "started"
+        ? async () => {
+            for (const lease of await engine.afterNodesStarted(api)) released.add(lease);
+          }
+        : undefined;
     const applied = await waitForRevision(engine, api, head.commit, requested, timeouts(settings).readyMs, afterStart);
     if (released.size) status.detail(`released the leader leases of stopped controllers: ${[...released].join(", ")}`);
     const units = applied.view?.units ?? [];
