@@ -51,10 +51,10 @@ const ASK_AGAIN_MS = 5_000;
 const NUDGE_IDLE_MS = 3_000;
 const GIVE_UP_MS = 5 * 60_000;
 /**
- * How often the loop is looked at while a commit travels: often at first (each nested level waits for
- * the look that sees its dependencies done), then seldom (a long health check).
+ * How often the loop is looked at while a commit travels: often at first (the fetch, then each nested
+ * level waits for the look that sees its dependencies done), then seldom (a long health check).
  */
-const pollMs = (since: number, fetched: boolean) => (Date.now() - since >= 30_000 ? 2_000 : fetched ? 100 : 250);
+const pollMs = (since: number) => (Date.now() - since >= 30_000 ? 2_000 : 100);
 
 export async function startGitSource(config: GitSourceConfig, log: ServiceLog): Promise<Running> {
   // The repository is for the cluster's network alone: an address that means "every interface" is refused,
@@ -99,7 +99,7 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
       } catch (error) {
         log(`could not reach the cluster (${why}, ${label}): ${(error as Error).message}`);
       }
-      await sleep(pollMs(start, fetched));
+      await sleep(pollMs(start));
     }
     if (mine === latest && !stopped) log(`gave up waiting for ${engine.name} to ${fetched ? "apply" : "fetch"} ${label}; its own interval will`);
   };

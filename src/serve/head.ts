@@ -128,7 +128,8 @@ export interface HeadWatcher {
  * the start is not reported (read it from `ready`). git runs only when the fingerprint changed.
  */
 export function watchHead(repo: string, onChange: (head: Head) => void, options: WatchHeadOptions = {}): HeadWatcher {
-  const intervalMs = options.intervalMs ?? 300;
+  // A few stat calls a tick: cheap enough to look often, and a commit's wait starts here.
+  const intervalMs = options.intervalMs ?? 100;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let dirs: GitDirs | undefined;
