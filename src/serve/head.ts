@@ -113,7 +113,7 @@ async function fingerprint(dirs: GitDirs): Promise<string> {
 }
 
 export interface WatchHeadOptions {
-  /** How often the files are polled; default 300 ms. */
+  /** How often the files are polled; default 100 ms. */
   intervalMs?: number;
 }
 
