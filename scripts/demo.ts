@@ -89,6 +89,10 @@ async function main(): Promise<void> {
   );
   console.log(`[demo] commit -> Deployment available in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   await inside("it serves what was pushed", "kubectl exec deploy/hello -- busybox wget -qO- http://127.0.0.1:8080/");
+  await inside(
+    "a LoadBalancer Service: an external address, and its port on this container's localhost (what VS Code forwards to your browser)",
+    "kubectl expose deployment hello --type=LoadBalancer --port=8080 >/dev/null && until curl -sf http://localhost:8080/; do sleep 0.2; done && kubectl get service hello",
+  );
   await inside("kind-cluster status", "kind-cluster status");
   console.log(`[demo] open a shell: npx devcontainer exec --workspace-folder ${dir} bash`);
   console.log(`[demo] clean up:     docker rm -f ${up.containerId?.slice(0, 12)} && ${testbed.kind} delete cluster --name gitops`);
