@@ -48,11 +48,14 @@ export function routeCandidates(setting: RouteSetting, facts: RouteFacts): Route
     },
   ];
   if (facts.gatewayIp) {
+    // The Docker host at the address the API is published on, when it is one address: this container's
+    // default route may go through another network since it joined the cluster's (for the forwards).
+    const host = facts.publishedHostIp && facts.publishedHostIp !== "0.0.0.0" && !isLoopback(facts.publishedHostIp) ? facts.publishedHostIp : facts.gatewayIp;
     viaHost.push({
       kind: "gateway",
-      host: facts.gatewayIp,
+      host,
       port: facts.publishedPort,
-      server: `https://${facts.gatewayIp}:${facts.publishedPort}`,
+      server: `https://${host}:${facts.publishedPort}`,
       tlsServerName: "localhost",
     });
   }

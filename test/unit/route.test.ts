@@ -20,6 +20,13 @@ describe("routeCandidates", () => {
     expect(skippedRoutes("auto", { ...loopback, dockerDesktop: true })).toEqual([]);
   });
 
+  it("reaches the gateway the API is published on, though this container's default route now goes through the cluster's network", () => {
+    const joined = { ...facts, gatewayIp: "172.23.0.1" };
+    expect(routeCandidates("auto", joined).find((c) => c.kind === "gateway")?.server).toBe("https://172.17.0.1:6443");
+    // Published on every interface: any address of the host will do, the default gateway's first.
+    expect(routeCandidates("auto", { ...joined, publishedHostIp: "0.0.0.0" }).find((c) => c.kind === "gateway")?.server).toBe("https://172.23.0.1:6443");
+  });
+
   it("honours a fixed route", () => {
     expect(routeCandidates("kind-network", facts).map((c) => c.kind)).toEqual(["kind-network"]);
     expect(routeCandidates("host.docker.internal", { ...facts, gatewayIp: undefined }).map((c) => c.kind)).toEqual(["host.docker.internal"]);
