@@ -332,7 +332,11 @@ async function report(rows: Row[], containers: Array<string | undefined>, name: 
  * others stay as they were measured, and a line under the table says which rows are newer and when.
  */
 function merged(stored: string, rows: Row[], table: string): string {
-  const key = (figure: string) => figure.replace(/\([^)]*\d[^)]*\)/g, "").replace(/\s+/g, " ").trim();
+  const key = (figure: string) =>
+    figure
+      .replace(/\([^)]*\d[^)]*\)/g, "")
+      .replace(/\s+/g, " ")
+      .trim();
   const fresh = new Map(
     table
       .split("\n")
