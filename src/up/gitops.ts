@@ -193,12 +193,13 @@ async function waitForRevision(
     }
     const sync = view.sync;
     const live = view.source?.handled !== undefined && view.source.handled >= requested;
-    if (!live) why = "the source controller has not acted on the request yet (starting, or waiting for its leader lease)";
-    // Looked at again until the loop is live: a lease is stale only once its controller's new process
-    // has started (a crash on the first API call after a node start delays that), and waiting for it
-    // to expire instead costs about a minute.
-    if (!live && afterStart) await afterStart().catch(() => undefined);
-    else if (sync?.applied === commit && sync.ready) {
+    if (!live) {
+      why = "the source controller has not acted on the request yet (starting, or waiting for its leader lease)";
+      // Looked at again until the loop is live: a lease is stale only once its controller's new process
+      // has started (a crash on the first API call after a node start delays that), and waiting for it
+      // to expire instead costs about a minute.
+      await afterStart?.().catch(() => undefined);
+    } else if (sync?.applied === commit && sync.ready) {
       const behind = await engine.catchUp(api, commit);
       if (behind.length === 0 || Date.now() >= deadline) return { ok: true, behind, view: behind.length ? view : await engine.observe(api) };
     }
