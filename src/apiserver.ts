@@ -1,4 +1,5 @@
-import { request, type RequestOptions as HttpsOptions } from "node:https";
+import { createHash } from "node:crypto";
+import { Agent, request, type RequestOptions as HttpsOptions } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ZoneError } from "./errors.js";
 import type { Credentials } from "./kubeconfig/index.js";
@@ -70,8 +71,37 @@ interface RequestOptions {
   timeoutMs: number;
 }
 
-/** Verified TLS to the cluster's CA, the client certificate, one connection per request. */
-function tlsOptions(endpoint: Endpoint, method: string, timeoutMs: number, headers: Record<string, string>): HttpsOptions {
+/**
+ * Connections kept open between requests, one pool per API server, route and credentials. A service
+ * that asks every few hundred milliseconds would otherwise pay a TLS handshake each time, and its
+ * native memory grows with them. Idle sockets do not keep a command from exiting (Node unrefs them),
+ * and are closed before the API server would close them itself.
+ */
+const agents = new Map<string, Agent>();
+const MAX_AGENTS = 8;
+const IDLE_SOCKET_MS = 30_000;
+
+function agentFor(endpoint: Endpoint): Agent {
+  const { certificateAuthorityData, clientCertificateData, clientKeyData } = endpoint.credentials;
+  const key = createHash("sha256")
+    .update([endpoint.server, endpoint.tlsServerName ?? "", certificateAuthorityData, clientCertificateData, clientKeyData].join("\0"))
+    .digest("hex");
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = new Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS, maxSockets: 16 });
+    agents.set(key, agent);
+    // Credentials rewritten by `up`, routes tried one after another: the oldest pool goes.
+    for (const [old, pool] of agents) {
+      if (agents.size <= MAX_AGENTS) break;
+      pool.destroy();
+      agents.delete(old);
+    }
+  }
+  return agent;
+}
+
+/** Verified TLS to the cluster's CA, the client certificate; `pooled`: on a kept-open connection. */
+function tlsOptions(endpoint: Endpoint, method: string, timeoutMs: number, headers: Record<string, string>, pooled: boolean): HttpsOptions {
   return {
     method,
     ca: b64(endpoint.credentials.certificateAuthorityData),
@@ -79,7 +109,7 @@ function tlsOptions(endpoint: Endpoint, method: string, timeoutMs: number, heade
     key: b64(endpoint.credentials.clientKeyData),
     servername: endpoint.tlsServerName,
     rejectUnauthorized: true,
-    agent: false,
+    agent: pooled ? agentFor(endpoint) : false,
     timeout: timeoutMs,
     headers: { accept: "application/json", ...headers },
   };
@@ -92,11 +122,26 @@ function failedHop(e: NodeJS.ErrnoException): ApiError {
 
 async function apiRequest(endpoint: Endpoint, path: string, options: RequestOptions): Promise<ApiResponse> {
   const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const res = await apiRequestOnce(endpoint, path, { ...options, timeoutMs: Math.max(deadline - Date.now(), 1) });
+  for (let reconnected = false; ; ) {
+    const res = await apiRequestOnce(endpoint, path, { ...options, timeoutMs: Math.max(deadline - Date.now(), 1) }).catch((error: unknown) => {
+      // A kept-open connection the server closed as we sent: once more on a new one (a POST could have been acted on).
+      if (error instanceof StaleConnection && !reconnected && options.method !== "POST") return undefined;
+      throw error instanceof StaleConnection ? error.cause : error;
+    });
+    if (!res) {
+      reconnected = true;
+      continue;
+    }
     const delay = retryDelayMs(res, deadline - Date.now());
     if (delay === undefined) return res;
     await sleep(delay);
+  }
+}
+
+/** A request that failed on a reused connection before any answer: the error it would have been. */
+class StaleConnection extends Error {
+  constructor(override readonly cause: ApiError) {
+    super(cause.message);
   }
 }
 
@@ -108,7 +153,7 @@ function apiRequestOnce(endpoint: Endpoint, path: string, options: RequestOption
   return new Promise((resolve, reject) => {
     let connected = false;
     const headers: Record<string, string> = options.body === undefined ? {} : { "content-type": options.contentType ?? "application/json" };
-    const req = request(url, tlsOptions(endpoint, method, options.timeoutMs, headers), (res) => {
+    const req = request(url, tlsOptions(endpoint, method, options.timeoutMs, headers, true), (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
@@ -122,13 +167,18 @@ function apiRequestOnce(endpoint: Endpoint, path: string, options: RequestOption
       });
       res.on("error", (e) => reject(new ApiError("api", e.message)));
     });
-    req.on("socket", (socket) => socket.once("connect", () => (connected = true)));
+    // A kept-open connection is connected already: a timeout on it is the server's, not the route's.
+    req.on("socket", (socket) => {
+      if (socket.connecting) socket.once("connect", () => (connected = true));
+      else connected = true;
+    });
     req.on("timeout", () =>
       req.destroy(Object.assign(new Error(`no answer within ${options.timeoutMs}ms`), { code: connected ? "ETLSTIMEOUT" : "ETIMEDOUT" })),
     );
     req.on("error", (e: NodeJS.ErrnoException) => {
       done(e.code ?? "error");
-      reject(failedHop(e));
+      const stale = req.reusedSocket && (e.code === "ECONNRESET" || e.code === "EPIPE");
+      reject(stale ? new StaleConnection(failedHop(e)) : failedHop(e));
     });
     req.end(options.body);
   });
@@ -186,7 +236,8 @@ function apiWatch(endpoint: Endpoint, path: string, options: WatchOptions): Prom
       if (error && !options.signal?.aborted) reject(error);
       else resolve();
     };
-    const req = request(url, tlsOptions(endpoint, "GET", idleMs, {}), (res) => {
+    // Its own connection: a stream that lasts a minute has no use for the pool.
+    const req = request(url, tlsOptions(endpoint, "GET", idleMs, {}, false), (res) => {
       if (res.statusCode !== 200) {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));

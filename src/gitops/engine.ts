@@ -8,6 +8,8 @@ import type { Identity } from "../route/self.js";
  */
 export interface GitOpsEngine {
   readonly name: string;
+  /** The collections whose changes move a commit along (its source, its units): the Git source wakes on them. */
+  readonly watched: readonly string[];
   /**
    * Installs or upgrades the controllers when needed (not when the repository installs them itself:
    * then it owns their version); returns the phrase for `up`'s status line.

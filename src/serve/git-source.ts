@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { kubeApi, type KubeApi } from "../apiserver.js";
 import { gitopsEngine } from "../gitops/index.js";
-import { readKubeconfig } from "../kubeconfig/index.js";
+import { inform } from "../informer.js";
+import { clusterApi } from "./connect.js";
 import { startGitServer } from "./git-server.js";
 import { watchHead, type Head } from "./head.js";
 import type { Running, ServiceLog } from "./service.js";
@@ -51,10 +51,40 @@ const ASK_AGAIN_MS = 5_000;
 const NUDGE_IDLE_MS = 3_000;
 const GIVE_UP_MS = 5 * 60_000;
 /**
- * How often the loop is looked at while a commit travels: often at first (the fetch, then each nested
- * level waits for the look that sees its dependencies done), then seldom (a long health check).
+ * The loop is looked at again as soon as the engine's objects change (a watch), and at the latest after
+ * this long: a safety net while the watch reconnects, and the clock that NUDGE_IDLE_MS and
+ * ASK_AGAIN_MS are counted on.
  */
-const pollMs = (since: number) => (Date.now() - since >= 30_000 ? 2_000 : 100);
+const pollMs = (since: number) => (Date.now() - since >= 30_000 ? 2_000 : 500);
+
+/** A counter of changes seen, and a wait for the next one (or a timeout). */
+function changes() {
+  let seen = 0;
+  const waiting = new Set<() => void>();
+  return {
+    get count() {
+      return seen;
+    },
+    changed() {
+      seen++;
+      for (const wake of waiting) wake();
+      waiting.clear();
+    },
+    /** Resolves once a change after `since` was seen, or after `ms`. */
+    async after(since: number, ms: number) {
+      if (seen !== since) return;
+      const timer = new AbortController();
+      let wake = () => {};
+      const changed = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      waiting.add(wake);
+      await Promise.race([changed, sleep(ms, undefined, { signal: timer.signal }).catch(() => undefined)]);
+      waiting.delete(wake);
+      timer.abort();
+    },
+  };
+}
 
 export async function startGitSource(config: GitSourceConfig, log: ServiceLog): Promise<Running> {
   // The repository is for the cluster's network alone: an address that means "every interface" is refused,
@@ -65,13 +95,9 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
   const engine = gitopsEngine(config.engine);
   let stopped = false;
   let latest = 0;
+  const engineChanges = changes();
 
-  // Credentials are read from the kubeconfig each time: `up` may have rewritten it since we started.
-  const connect = async (): Promise<KubeApi> => {
-    const { entry } = await readKubeconfig(config.kubeconfig, config.clusterName);
-    if (!entry) throw new Error(`no entry for cluster ${config.clusterName} in ${config.kubeconfig}`);
-    return kubeApi(entry);
-  };
+  const connect = clusterApi(config.kubeconfig, config.clusterName);
 
   /** Until the source holds `head` and every unit has done with it (or a newer HEAD takes over, or time runs out). */
   const deliver = async (head: Head, why: string) => {
@@ -82,6 +108,7 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
     let fetched = false;
     let fetchedAt = 0;
     while (!stopped && mine === latest && Date.now() < start + GIVE_UP_MS) {
+      const seen = engineChanges.count;
       try {
         const api = await connect();
         if (!fetched && (await engine.observe(api)).source?.revision === head.commit) {
@@ -99,11 +126,13 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
       } catch (error) {
         log(`could not reach the cluster (${why}, ${label}): ${(error as Error).message}`);
       }
-      await sleep(pollMs(start));
+      await engineChanges.after(seen, pollMs(start));
     }
     if (mine === latest && !stopped) log(`gave up waiting for ${engine.name} to ${fetched ? "apply" : "fetch"} ${label}; its own interval will`);
   };
 
+  // Each level of nested units waits for the one it depends on: it is asked the moment that one is done.
+  const informers = engine.watched.map((path) => inform({ connect, path, onChange: () => engineChanges.changed() }));
   const watcher = watchHead(config.repo, (head) => void deliver(head, "HEAD moved"));
   // Commits made while the service was down are delivered now: the HEAD the watch starts from.
   void watcher.ready.then((head) => (head ? deliver(head, "service started") : log(`cannot read HEAD of ${config.repo} (no commit yet?); watching for one`)));
@@ -112,6 +141,7 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
     close: async () => {
       stopped = true;
       watcher.stop();
+      for (const informer of informers) informer.stop();
       await server.close();
     },
   };

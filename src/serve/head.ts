@@ -1,3 +1,4 @@
+import { type FSWatcher, watch } from "node:fs";
 import { readFile, realpath, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { run, type RunResult } from "../proc.js";
@@ -5,8 +6,8 @@ import { run, type RunResult } from "../proc.js";
 /**
  * The workspace's checked-out state (HEAD), and a watcher that notices when it moves: a commit, an
  * amend, a reset, a checkout, a merge. It polls a few small files instead of spawning git on every
- * tick, and instead of fs.watch, which misses changes made through a bind mount from another kernel
- * (Docker Desktop's file sharing) and in containers whose inotify limits are exhausted.
+ * tick. fs.watch only hastens a look: it misses changes made through a bind mount from another kernel
+ * (Docker Desktop's file sharing) and has nothing to give where inotify's limits are exhausted.
  */
 
 export interface Head {
@@ -136,6 +137,8 @@ export function watchHead(repo: string, onChange: (head: Head) => void, options:
   let lastPrint = "";
   let lastHead: Head | undefined;
   let started = false; // the first check sets the baseline, which is not a change
+  let soon = false; // a file changed while a look was under way: look again at once
+  const watchers: FSWatcher[] = [];
 
   // The fingerprint is taken before git reads HEAD: a change racing with the read shows at the next tick.
   async function check(): Promise<void> {
@@ -157,17 +160,38 @@ export function watchHead(repo: string, onChange: (head: Head) => void, options:
 
   const tick = () => {
     timer = undefined;
+    soon = false;
     void check()
       .catch(() => undefined) // the repository may be briefly unreadable (a rebuild, a re-clone): try again
       .finally(() => {
-        if (!stopped) timer = setTimeout(tick, intervalMs);
+        if (!stopped) timer = setTimeout(tick, soon ? 0 : intervalMs);
       });
+  };
+
+  /** A file in the git directory or among the branches changed: the next look is now. */
+  const hasten = () => {
+    if (timer) {
+      clearTimeout(timer);
+      tick();
+    } else soon = true;
+  };
+
+  /** Where git renames HEAD and the branches into place; a branch in a folder (a/b) is left to the poll. */
+  const watchDirs = (found: GitDirs) => {
+    for (const dir of new Set([found.gitDir, found.commonDir, join(found.commonDir, "refs", "heads")])) {
+      try {
+        watchers.push(watch(dir, { persistent: false }, hasten).on("error", () => undefined));
+      } catch {
+        // No inotify here (or none left): the poll alone.
+      }
+    }
   };
 
   const ready = check()
     .catch(() => undefined)
     .then(() => {
       started = true;
+      if (dirs && !stopped) watchDirs(dirs);
       if (!stopped) timer = setTimeout(tick, intervalMs);
       return lastHead;
     });
@@ -177,6 +201,7 @@ export function watchHead(repo: string, onChange: (head: Head) => void, options:
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      for (const watcher of watchers) watcher.close();
     },
   };
 }

@@ -1,9 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { kubeApi, type KubeApi } from "../apiserver.js";
+import type { KubeApi } from "../apiserver.js";
 import { messageOf } from "../errors.js";
 import { inform, type Informer, type KubeObject } from "../informer.js";
-import { readKubeconfig } from "../kubeconfig/index.js";
 import {
   assignmentOrder,
   bindProblem,
@@ -21,6 +20,7 @@ import {
 } from "../ports/plan.js";
 import { describeTable, type Forward, type PortsTable, readTable, writeTable } from "../ports/table.js";
 import type { Running, ServiceLog } from "./service.js";
+import { clusterApi } from "./connect.js";
 import { type Relay, startRelay } from "./relay.js";
 
 /**
@@ -84,13 +84,12 @@ export async function startPorts(config: PortsConfig, log: ServiceLog): Promise<
   let lastLines = new Set<string>();
   let retry: NodeJS.Timeout | undefined;
 
-  // Credentials are read from the kubeconfig at every (re)connection: `up` may have rewritten them.
   let api: KubeApi | undefined;
+  const clusterConnect = clusterApi(config.kubeconfig, config.clusterName);
   const connect = async (): Promise<KubeApi> => {
-    const { entry } = await readKubeconfig(config.kubeconfig, config.clusterName);
-    if (!entry) throw new Error(`no entry for cluster ${config.clusterName} in ${config.kubeconfig}`);
-    api = kubeApi(entry);
-    return api;
+    const fresh = await clusterConnect();
+    api = fresh;
+    return fresh;
   };
 
   const targetOf = (key: string) => {

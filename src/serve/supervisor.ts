@@ -55,10 +55,28 @@ interface ProcessRecord {
   started: string;
 }
 
+/**
+ * The services live for days with little data each, and each tick of a watch or a poll makes short-lived
+ * objects. V8 grows its young generation up to 16 MB per half under such a stream, and glibc gives each
+ * thread of libuv's pool an arena of its own; both keep what they grew. A small young generation,
+ * collected more often, and two arenas cost these processes nothing and save their memory.
+ */
+const SERVICE_NODE_FLAGS = ["--max-semi-space-size=1"];
+const SERVICE_ENV = { MALLOC_ARENA_MAX: "2" };
+
 /** Node running our CLI in a session of its own, its stdout and stderr appended to `logPath`. */
 function startDetached(args: string[], logPath: string) {
   const out = appendStream(logPath);
-  const child = execa(process.execPath, args, { detached: true, cleanup: false, reject: false, stdin: "ignore", stdout: out, stderr: out, cwd: "/" });
+  const child = execa(process.execPath, [...SERVICE_NODE_FLAGS, ...args], {
+    env: SERVICE_ENV,
+    detached: true,
+    cleanup: false,
+    reject: false,
+    stdin: "ignore",
+    stdout: out,
+    stderr: out,
+    cwd: "/",
+  });
   out.close();
   return child;
 }

@@ -192,6 +192,21 @@ describe("watchHead", () => {
     }
   });
 
+  it("sees a commit at once where the kernel reports file changes, long before the next poll", async () => {
+    const rec = recorder();
+    const watcher = watchHead(repo, rec.onChange, { intervalMs: 60_000 });
+    try {
+      await watcher.ready;
+      for (let i = 1; i <= 3; i++) {
+        await commit(repo);
+        const event = await rec.nth(i, 2000);
+        expect(event.head).toEqual({ commit: await sha(repo), branch: "main" });
+      }
+    } finally {
+      watcher.stop();
+    }
+  });
+
   it("works through a bind mount of the repository", async (ctx) => {
     const mounted = join(tmp, "mounted");
     await mkdir(mounted);
@@ -208,6 +223,8 @@ describe("watchHead", () => {
       expect((await rec.nth(1)).head).toEqual({ commit: await sha(repo), branch: "main" });
     } finally {
       watcher.stop();
+      // The watcher's inotify watches pin the mount until the event loop has closed them.
+      await sleep(100);
       await execa("umount", [mounted], { reject: false });
     }
   });

@@ -236,6 +236,7 @@ export function fakeSelf(engine: FakeEngine, name = "devcontainer"): Self {
  */
 export class FakeGitOps implements GitOpsEngine {
   readonly name = "fake";
+  readonly watched: string[] = [];
   /** By API server: what it follows. */
   readonly following = new Map<string, { url: string; branch: string; path: string }>();
   readonly installs: string[] = [];

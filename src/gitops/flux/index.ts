@@ -9,6 +9,7 @@ import {
   DEPLOYMENTS_PATH,
   EARLIER_GIT_REPOSITORY_PATH,
   EARLIER_KUSTOMIZATION_PATH,
+  GIT_REPOSITORIES_PATH,
   GIT_REPOSITORY_PATH,
   gitRepository,
   HAND_OVER_PATCH,
@@ -71,6 +72,7 @@ const isOurs = (object: { metadata?: { labels?: Record<string, string> } } | und
 /** Flux as the GitOps engine: `flux install` from the CLI's embedded manifests, the GitRepository and Kustomization flux-system. */
 export const fluxEngine: GitOpsEngine = {
   name: "flux",
+  watched: [GIT_REPOSITORIES_PATH, KUSTOMIZATIONS_PATH],
 
   async install({ api, components, ...install }) {
     const [cli, running] = await Promise.all([fluxCliVersion(), controllers(api)]);

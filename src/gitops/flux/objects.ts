@@ -15,6 +15,7 @@ export const GIT_REPOSITORY_PATH = `${SOURCE_API}/namespaces/${NAMESPACE}/gitrep
 export const KUSTOMIZATION_PATH = `${KUSTOMIZE_API}/namespaces/${NAMESPACE}/kustomizations/${NAME}`;
 export const EARLIER_GIT_REPOSITORY_PATH = `${SOURCE_API}/namespaces/${NAMESPACE}/gitrepositories/${EARLIER_NAME}`;
 export const EARLIER_KUSTOMIZATION_PATH = `${KUSTOMIZE_API}/namespaces/${NAMESPACE}/kustomizations/${EARLIER_NAME}`;
+export const GIT_REPOSITORIES_PATH = `${SOURCE_API}/namespaces/${NAMESPACE}/gitrepositories`;
 /** Every Kustomization, in every namespace: nested ones may live in a tenant's. */
 export const KUSTOMIZATIONS_PATH = `${KUSTOMIZE_API}/kustomizations`;
 export const kustomizationPath = (namespace: string, name: string) => `${KUSTOMIZE_API}/namespaces/${namespace}/kustomizations/${name}`;
