@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { KubeApi } from "../apiserver.js";
 import { gitopsEngine } from "../gitops/index.js";
 import { inform } from "../informer.js";
 import { clusterApi } from "./connect.js";
@@ -47,6 +48,7 @@ export function gitPort(own: number | undefined, others: readonly number[]): num
 }
 
 const ASK_AGAIN_MS = 5_000;
+const HEAD_MOVED = "HEAD moved";
 /** A unit still idle at an older commit this long after the fetch was not handed the new one: ask it. */
 const NUDGE_IDLE_MS = 3_000;
 const GIVE_UP_MS = 5 * 60_000;
@@ -107,10 +109,17 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
     let asked = 0;
     let fetched = false;
     let fetchedAt = 0;
+    const ask = async (api: KubeApi) => {
+      await engine.requestSync(api, head.branch);
+      log(`${asked ? "asked again" : "reconcile requested"} (${why}): ${label}`);
+      asked = Date.now();
+    };
     while (!stopped && mine === latest && Date.now() < start + GIVE_UP_MS) {
       const seen = engineChanges.count;
       try {
         const api = await connect();
+        // A HEAD that has just moved is not fetched yet: ask before looking.
+        if (why === HEAD_MOVED && asked === 0) await ask(api);
         if (!fetched && (await engine.observe(api)).source?.revision === head.commit) {
           fetched = true;
           fetchedAt = Date.now();
@@ -118,11 +127,7 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
         }
         if (fetched && (await engine.catchUp(api, head.commit, Date.now() - fetchedAt >= NUDGE_IDLE_MS)).length === 0)
           return log(`every unit has done with ${label}`);
-        if (!fetched && Date.now() - asked >= ASK_AGAIN_MS) {
-          await engine.requestSync(api, head.branch);
-          log(`${asked ? "asked again" : "reconcile requested"} (${why}): ${label}`);
-          asked = Date.now();
-        }
+        if (!fetched && Date.now() - asked >= ASK_AGAIN_MS) await ask(api);
       } catch (error) {
         log(`could not reach the cluster (${why}, ${label}): ${(error as Error).message}`);
       }
@@ -133,7 +138,7 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
 
   // Each level of nested units waits for the one it depends on: it is asked the moment that one is done.
   const informers = engine.watched.map((path) => inform({ connect, path, onChange: () => engineChanges.changed() }));
-  const watcher = watchHead(config.repo, (head) => void deliver(head, "HEAD moved"));
+  const watcher = watchHead(config.repo, (head) => void deliver(head, HEAD_MOVED));
   // Commits made while the service was down are delivered now: the HEAD the watch starts from.
   void watcher.ready.then((head) => (head ? deliver(head, "service started") : log(`cannot read HEAD of ${config.repo} (no commit yet?); watching for one`)));
   return {

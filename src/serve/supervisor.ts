@@ -59,7 +59,7 @@ interface ProcessRecord {
  * The services live for days with little data each, and each tick of a watch or a poll makes short-lived
  * objects. V8 grows its young generation up to 16 MB per half under such a stream, and glibc gives each
  * thread of libuv's pool an arena of its own; both keep what they grew. A small young generation,
- * collected more often, and two arenas cost these processes nothing and save their memory.
+ * collected more often, and two arenas cost these processes little and save their memory.
  */
 const SERVICE_NODE_FLAGS = ["--max-semi-space-size=1"];
 const SERVICE_ENV = { MALLOC_ARENA_MAX: "2" };
