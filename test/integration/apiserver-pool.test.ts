@@ -1,11 +1,11 @@
 import { rename, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
+import type { Server } from "node:https";
+import type { Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Endpoint, kubeApi } from "../../src/apiserver.js";
 import { clusterApi } from "../../src/serve/connect.js";
-import { makePki } from "../support/pki.js";
+import { listenApi, makePki } from "../support/pki.js";
 
 /**
  * The API client's kept-open connections, over real TLS on loopback: a server that, like the API
@@ -23,8 +23,7 @@ const served = new WeakMap<Socket, number>();
 beforeAll(async () => {
   const pki = await makePki();
   pkiDir = pki.dir;
-  const b64 = (s: string) => Buffer.from(s).toString("base64");
-  server = createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+  ({ server, endpoint } = await listenApi(pki, (req, res) => {
     const count = served.get(req.socket) ?? 0;
     served.set(req.socket, count + 1);
     if (count > 0 && dropReused > 0) {
@@ -36,14 +35,8 @@ beforeAll(async () => {
       res.writeHead(req.method === "POST" ? 201 : 200, { "content-type": "application/json" });
       res.end(JSON.stringify({ metadata: { name: "x" }, method: req.method }));
     });
-  });
+  }));
   server.on("secureConnection", () => connections++);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  endpoint = {
-    server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    tlsServerName: "localhost",
-    credentials: { certificateAuthorityData: b64(pki.ca), clientCertificateData: b64(pki.clientCert), clientKeyData: b64(pki.clientKey) },
-  };
 });
 
 afterAll(() => {

@@ -1,9 +1,8 @@
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:https";
 import type { ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError, type Endpoint, kubeApi, type WatchEvent } from "../../src/apiserver.js";
-import { makePki } from "../support/pki.js";
+import { listenApi, makePki } from "../support/pki.js";
 
 /**
  * The API client's watch over real TLS sockets: a server on loopback that, like the API server, demands
@@ -15,19 +14,11 @@ const requests: string[] = [];
 let handler: (url: URL, res: ServerResponse) => void = () => undefined;
 
 beforeAll(async () => {
-  const pki = await makePki();
-  const b64 = (s: string) => Buffer.from(s).toString("base64");
-  server = createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+  ({ server, endpoint } = await listenApi(await makePki(), (req, res) => {
     const url = new URL(req.url ?? "/", "https://localhost");
     requests.push(`${url.pathname}?${url.searchParams.toString()}`);
     handler(url, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  endpoint = {
-    server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    tlsServerName: "localhost",
-    credentials: { certificateAuthorityData: b64(pki.ca), clientCertificateData: b64(pki.clientCert), clientKeyData: b64(pki.clientKey) },
-  };
+  }));
 });
 
 afterAll(() => {

@@ -9,7 +9,7 @@ import type { ContainerDetails, ContainerEngine, ContainerSpec, NodeHandle } fro
 import type { Engines } from "../../src/engines.js";
 import type { GitOpsEngine } from "../../src/gitops/engine.js";
 import { claimOwner, readOwner } from "../../src/gitops/owner.js";
-import { createLogger, type Logger } from "../../src/log.js";
+import { createLogger, type Logger, type StageHandle } from "../../src/log.js";
 import { identityOf, type Self } from "../../src/route/self.js";
 import { createServices, type ServiceKey, type ServiceRunner, writeState } from "../../src/serve/daemon.js";
 import { type Live, plan, type Wanted } from "../../src/serve/policy.js";
@@ -361,6 +361,18 @@ export function fakeEngines(): Engines & { container: FakeEngine; kind: FakeKind
 }
 
 /** A logger that keeps its lines. */
+/** A stage's handle that records what the stage says, a line each ("note ...", "detail ...", "warn ..."). */
+export function recordingStage(): { status: StageHandle; lines: string[] } {
+  const lines: string[] = [];
+  const status: StageHandle = {
+    note: (t) => lines.push(`note ${t}`),
+    detail: (t) => lines.push(`detail ${t}`),
+    warn: (t) => lines.push(`warn ${t}`),
+    progress: () => {},
+  };
+  return { status, lines };
+}
+
 export function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
   return Object.assign(createLogger({ write: (l) => lines.push(l), now: () => 0 }), { lines });

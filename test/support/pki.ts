@@ -1,7 +1,11 @@
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import type { RequestListener } from "node:http";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { execa } from "execa";
+import type { Endpoint } from "../../src/apiserver.js";
 
 /** A throwaway CA, a server certificate for `names` (by default `localhost`, like kind's API server) and a client certificate. */
 export interface Pki {
@@ -52,4 +56,20 @@ export async function makePki(names: readonly string[] = ["localhost", "kubernet
     clientCert: await read("client.crt"),
     clientKey: await read("client.key"),
   };
+}
+
+/**
+ * An HTTPS server on loopback that, like the API server, demands a client certificate from the CA,
+ * and the endpoint that reaches it with the client's credentials.
+ */
+export async function listenApi(pki: Pki, handler: RequestListener): Promise<{ server: Server; endpoint: Endpoint }> {
+  const server = createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.ca, requestCert: true, rejectUnauthorized: true }, handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const endpoint: Endpoint = {
+    server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tlsServerName: "localhost",
+    credentials: { certificateAuthorityData: b64(pki.ca), clientCertificateData: b64(pki.clientCert), clientKeyData: b64(pki.clientKey) },
+  };
+  return { server, endpoint };
 }

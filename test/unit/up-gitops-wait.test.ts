@@ -4,12 +4,11 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { KubeApi } from "../../src/apiserver.js";
 import type { GitOpsEngine, GitOpsView } from "../../src/gitops/engine.js";
-import type { StageHandle } from "../../src/log.js";
 import { DEFAULT_SETTINGS } from "../../src/options.js";
 import type { ClusterAction, UpContext } from "../../src/up/context.js";
 import { gitopsStage } from "../../src/up/gitops.js";
 import { up } from "../../src/up/index.js";
-import { FakeGitOps, fakeEngines, recordingLogger } from "../support/fakes.js";
+import { FakeGitOps, fakeEngines, recordingLogger, recordingStage } from "../support/fakes.js";
 
 /**
  * The GitOps stage's wait for the workspace's commit while the loop is not live yet: the controllers
@@ -152,13 +151,7 @@ async function runGitOpsStage(engine: ScriptedGitOps, action: ClusterAction, wai
     gitops: () => engine,
     cluster: { ...made.cluster!, action },
   };
-  const lines: string[] = [];
-  const status: StageHandle = {
-    note: (t) => lines.push(`note ${t}`),
-    detail: (t) => lines.push(`detail ${t}`),
-    warn: (t) => lines.push(`warn ${t}`),
-    progress: () => {},
-  };
+  const { status, lines } = recordingStage();
   const now = Date.now.bind(Date);
   vi.spyOn(Date, "now").mockImplementation(() => now() + clock.offset);
   clock.virtual = true;

@@ -9,13 +9,12 @@ import { ZoneError } from "../../src/errors.js";
 import { DEFAULT_SETTINGS, type Settings } from "../../src/options.js";
 import { serviceKey } from "../../src/serve/daemon.js";
 import { up, type UpContext } from "../../src/up/index.js";
-import type { StageHandle } from "../../src/log.js";
 import { gitPort } from "../../src/serve/git-source.js";
 import { clustersOfContainer } from "../../src/observe.js";
 import { stop } from "../../src/stop.js";
 import { loopDecision, suggestClusterName, takeLoop } from "../../src/up/gitops.js";
 import { ensureWatcher, watch } from "../../src/watch.js";
-import { FakeGitOps, fakeEngines, fakeSelf, recordingLogger } from "../support/fakes.js";
+import { FakeGitOps, fakeEngines, fakeSelf, recordingLogger, recordingStage } from "../support/fakes.js";
 
 /**
  * `up`'s orchestration with fakes of our own interfaces (no Docker, no kind, no cluster): which stages
@@ -268,16 +267,7 @@ describe("projects side by side on one cluster", () => {
 });
 
 describe("the GitOps loop belongs to one dev container", () => {
-  const handle = () => {
-    const lines: string[] = [];
-    const status: StageHandle = {
-      note: (t) => lines.push(`note ${t}`),
-      detail: (t) => lines.push(`detail ${t}`),
-      warn: (t) => lines.push(`warn ${t}`),
-      progress: () => {},
-    };
-    return { status, lines };
-  };
+  const handle = recordingStage;
 
   it("decides from the owner record and whether its container runs", () => {
     const owner = { container: "a".repeat(64), name: "a", project: "/p/a", since: "" };
