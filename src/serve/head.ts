@@ -116,6 +116,8 @@ async function fingerprint(dirs: GitDirs): Promise<string> {
 export interface WatchHeadOptions {
   /** How often the files are polled; default 100 ms. */
   intervalMs?: number;
+  /** Whether inotify may hasten a look (default true); false leaves the poll alone, as where inotify sees nothing. */
+  inotify?: boolean;
 }
 
 export interface HeadWatcher {
@@ -191,7 +193,7 @@ export function watchHead(repo: string, onChange: (head: Head) => void, options:
     .catch(() => undefined)
     .then(() => {
       started = true;
-      if (dirs && !stopped) watchDirs(dirs);
+      if (dirs && !stopped && options.inotify !== false) watchDirs(dirs);
       if (!stopped) timer = setTimeout(tick, intervalMs);
       return lastHead;
     });

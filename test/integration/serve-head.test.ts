@@ -207,6 +207,22 @@ describe("watchHead", () => {
     }
   });
 
+  it("sees a commit by the poll alone where inotify reports nothing (Docker Desktop's file sharing)", async () => {
+    const rec = recorder();
+    const watcher = watchHead(repo, rec.onChange, { intervalMs: 300, inotify: false });
+    try {
+      await watcher.ready;
+      await commit(repo);
+      const done = performance.now();
+      const event = await rec.nth(1, 2000);
+      expect(event.head).toEqual({ commit: await sha(repo), branch: "main" });
+      // Found by a tick: within one interval and a git run.
+      expect(event.at - done).toBeLessThan(1000);
+    } finally {
+      watcher.stop();
+    }
+  });
+
   it("works through a bind mount of the repository", async (ctx) => {
     const mounted = join(tmp, "mounted");
     await mkdir(mounted);
