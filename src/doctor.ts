@@ -233,10 +233,16 @@ async function registryHops(engines: Engines, settings: Settings, cluster: Clust
     const pull = await pullFromNode(nodes[nodes.length - 1]!);
     checks.push({ zone: REGISTRY, name: "pull", state: pull.ok ? "ok" : "fail", detail: pull.detail, fix: fixUp });
   }
-  const answers = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(3_000) }).then(
-    (r) => r.status === 200,
-    () => false,
-  );
+  // A timer that holds the process: AbortSignal.timeout's does not, and a relay that accepted but cannot
+  // reach the registry (detached) leaves nothing else to wait on, so doctor ended with no word and 0.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 3_000);
+  const answers = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: abort.signal })
+    .then(
+      (r) => r.status === 200,
+      () => false,
+    )
+    .finally(() => clearTimeout(timer));
   const summary = relay?.state?.summary;
   checks.push({
     zone: REGISTRY,

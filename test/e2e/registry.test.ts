@@ -238,8 +238,12 @@ describe("registry faults: a message, nothing changed", () => {
 
   it("stopped or detached: doctor names the broken hop, the next up repairs it", async () => {
     await execa("docker", ["network", "disconnect", "kind", REGISTRY]);
+    // The precondition, as the engine reports it (doctor reads the same inspect), before doctor looks.
+    const networks = async () => Object.keys(JSON.parse((await execa("docker", ["inspect", "-f", "{{json .NetworkSettings.Networks}}", REGISTRY])).stdout));
+    for (let i = 0; i < 50 && (await networks()).includes("kind"); i++) await new Promise((r) => setTimeout(r, 200));
+    expect(await networks()).not.toContain("kind");
     const detached = await sh(dir, "kind-cluster doctor");
-    expect(detached.exitCode).toBe(1);
+    expect(detached.exitCode, `${detached.stdout}\n${detached.stderr}`).toBe(1);
     expect(detached.stdout).toMatch(/✗ network: not on the cluster's network kind/);
     await execa("docker", ["stop", REGISTRY]);
     const stopped = await sh(dir, "kind-cluster doctor");
