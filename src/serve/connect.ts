@@ -1,6 +1,6 @@
-import { stat } from "node:fs/promises";
 import { kubeApi, type KubeApi } from "../apiserver.js";
 import { kubeconfigFiles, readKubeconfig } from "../kubeconfig/index.js";
+import { fileStamp } from "./runtime.js";
 
 /**
  * How a service reaches its cluster: the credentials of `clusterName` in the kubeconfig, read again
@@ -10,22 +10,11 @@ import { kubeconfigFiles, readKubeconfig } from "../kubeconfig/index.js";
 export function clusterApi(kubeconfig: string, clusterName: string): () => Promise<KubeApi> {
   let cached: { stamp: string; api: KubeApi } | undefined;
   return async () => {
-    const stamp = await stampOf(kubeconfig);
+    const stamp = (await Promise.all(kubeconfigFiles(kubeconfig).map(fileStamp))).join("|");
     if (cached?.stamp === stamp) return cached.api;
     const { entry } = await readKubeconfig(kubeconfig, clusterName);
     if (!entry) throw new Error(`no entry for cluster ${clusterName} in ${kubeconfig}`);
     cached = { stamp, api: kubeApi(entry) };
     return cached.api;
   };
-}
-
-/** What changes when a file is rewritten in place or replaced (git-style, by a rename). */
-async function stampOf(list: string): Promise<string> {
-  const stamps = await Promise.all(
-    kubeconfigFiles(list).map(async (file) => {
-      const s = await stat(file, { bigint: true }).catch(() => undefined);
-      return s ? `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` : "-";
-    }),
-  );
-  return stamps.join("|");
 }

@@ -1,7 +1,8 @@
 import { type FSWatcher, watch } from "node:fs";
-import { readFile, realpath, stat } from "node:fs/promises";
+import { readFile, realpath } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { run, type RunResult } from "../proc.js";
+import { fileStamp } from "./runtime.js";
 
 /**
  * The workspace's checked-out state (HEAD), and a watcher that notices when it moves: a commit, an
@@ -88,11 +89,6 @@ async function contentOf(file: string): Promise<string> {
   return readFile(file, "utf8").catch(() => "-");
 }
 
-async function statOf(file: string): Promise<string> {
-  const s = await stat(file, { bigint: true }).catch(() => undefined);
-  return s ? `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` : "-";
-}
-
 /**
  * A cheap fingerprint of everything that decides HEAD's commit, read without git. HEAD and the loose
  * branch ref are a few bytes each: their content is read rather than stat'ed, because on a filesystem
@@ -107,8 +103,8 @@ async function fingerprint(dirs: GitDirs): Promise<string> {
   const refFile = ref ? join(/^refs\/(bisect|worktree|rewritten)\//.test(ref) ? dirs.gitDir : dirs.commonDir, ref) : undefined;
   const parts = await Promise.all([
     refFile ? contentOf(refFile) : "",
-    statOf(join(dirs.commonDir, "packed-refs")),
-    statOf(join(dirs.commonDir, "reftable", "tables.list")),
+    fileStamp(join(dirs.commonDir, "packed-refs")),
+    fileStamp(join(dirs.commonDir, "reftable", "tables.list")),
   ]);
   return [head, ...parts].join("\0");
 }

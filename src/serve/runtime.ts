@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, mkdir, open, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ZoneError } from "../errors.js";
@@ -124,4 +124,13 @@ export async function logTail(path: string, lines = 8): Promise<string> {
 
 export async function removeFile(path: string): Promise<void> {
   await rm(path, { force: true });
+}
+
+/**
+ * What changes when a file is rewritten in place or replaced by a rename (inode, size, times to the
+ * nanosecond); "-" when it does not exist. Watches compare it instead of reading the file.
+ */
+export async function fileStamp(file: string): Promise<string> {
+  const s = await stat(file, { bigint: true }).catch(() => undefined);
+  return s ? `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}` : "-";
 }
