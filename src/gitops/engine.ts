@@ -28,13 +28,17 @@ export interface GitOpsEngine {
    * `commit` yet, and is free to (its dependencies applied it), to apply it now; returns the units
    * still behind. A commit thus reaches every nested level within seconds. `nudgeIdle`, once the commit
    * has been fetched for a while: also the units that sit idle at an older commit (the engine did not
-   * pass the new one on to them).
+   * pass the new one on to them). With `held`, it plans from what the watches hold, and asks the API
+   * again only before it asks a unit.
    */
-  catchUp(api: KubeApi, commit: string, nudgeIdle?: boolean): Promise<string[]>;
+  catchUp(api: KubeApi, commit: string, nudgeIdle?: boolean, held?: Held): Promise<string[]>;
   /** Keeps the SOPS age key (zone 1's, never logged) where the engine decrypts with it; returns what changed. */
   storeDecryptionKey(api: KubeApi, key: string): Promise<"created" | "updated" | "unchanged">;
-  /** What the engine reports: the branch it follows, the revision it fetched, what it applied, each unit and its problems. */
-  observe(api: KubeApi): Promise<GitOpsView>;
+  /**
+   * What the engine reports: the branch it follows, the revision it fetched, what it applied, each unit
+   * and its problems. With `held`, the watched collections are read from it instead of the API.
+   */
+  observe(api: KubeApi, held?: Held): Promise<GitOpsView>;
   /** After the nodes were started again: releases what the stopped controllers still held; returns what. */
   afterNodesStarted(api: KubeApi): Promise<string[]>;
   /** The engine's own checks for `doctor`: the controllers' version against the CLI's, and who installed them. */
@@ -50,6 +54,13 @@ export interface GitOpsEngine {
    */
   claim(api: KubeApi, owner: Identity, previous: LoopOwner | undefined): Promise<LoopOwner>;
 }
+
+/**
+ * The items of a watched collection (one of `watched`) as a watch holds them, or undefined when it
+ * holds none (not listed yet, or disconnected). Reading it costs the cluster nothing; it can lag the
+ * API by the time an event takes to arrive.
+ */
+export type Held = (path: string) => readonly unknown[] | undefined;
 
 /** Who owns a cluster's GitOps loop: one dev container; `since` when it claimed it. */
 export interface LoopOwner extends Identity {

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeApi } from "../apiserver.js";
+import type { Held } from "../gitops/engine.js";
 import { gitopsEngine } from "../gitops/index.js";
 import { inform } from "../informer.js";
 import { clusterApi } from "./connect.js";
@@ -60,30 +60,31 @@ const GIVE_UP_MS = 5 * 60_000;
 const pollMs = (since: number) => (Date.now() - since >= 30_000 ? 2_000 : 500);
 
 /** A counter of changes seen, and a wait for the next one (or a timeout). */
-function changes() {
+export function changes() {
   let seen = 0;
-  const waiting = new Set<() => void>();
+  const waiting = new Set<(changed: boolean) => void>();
   return {
     get count() {
       return seen;
     },
     changed() {
       seen++;
-      for (const wake of waiting) wake();
+      for (const wake of waiting) wake(true);
       waiting.clear();
     },
-    /** Resolves once a change after `since` was seen, or after `ms`. */
-    async after(since: number, ms: number) {
-      if (seen !== since) return;
-      const timer = new AbortController();
-      let wake = () => {};
-      const changed = new Promise<void>((resolve) => {
-        wake = resolve;
+    /** Resolves to true once a change after `since` was seen, or to false after `ms` without one. */
+    after(since: number, ms: number): Promise<boolean> {
+      if (seen !== since) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        // A plain timer: an aborted timers/promises sleep builds an AbortError, stack and all, every wake.
+        const wake = (changed: boolean) => {
+          clearTimeout(timer);
+          waiting.delete(wake);
+          resolve(changed);
+        };
+        const timer = setTimeout(() => wake(false), ms);
+        waiting.add(wake);
       });
-      waiting.add(wake);
-      await Promise.race([changed, sleep(ms, undefined, { signal: timer.signal }).catch(() => undefined)]);
-      waiting.delete(wake);
-      timer.abort();
     },
   };
 }
@@ -100,6 +101,11 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
   const engineChanges = changes();
 
   const connect = clusterApi(config.kubeconfig, config.clusterName);
+  const watchedItems = new Map<string, ReadonlyMap<string, unknown>>();
+  const held: Held = (path) => {
+    const items = watchedItems.get(path);
+    return items && [...items.values()];
+  };
 
   /** Until the source holds `head` and every unit has done with it (or a newer HEAD takes over, or time runs out). */
   const deliver = async (head: Head, why: string) => {
@@ -114,30 +120,47 @@ export async function startGitSource(config: GitSourceConfig, log: ServiceLog): 
       log(`${asked ? "asked again" : "reconcile requested"} (${why}): ${label}`);
       asked = Date.now();
     };
+    // Woken by a change, the loop reads what the watches hold; woken by the clock (a watch that has gone
+    // quiet, perhaps stalled), it asks the API itself.
+    let reader: Held | undefined = held;
     while (!stopped && mine === latest && Date.now() < start + GIVE_UP_MS) {
       const seen = engineChanges.count;
       try {
         const api = await connect();
         // A HEAD that has just moved is not fetched yet: ask before looking.
         if (why === HEAD_MOVED && asked === 0) await ask(api);
-        if (!fetched && (await engine.observe(api)).source?.revision === head.commit) {
+        if (!fetched && (await engine.observe(api, reader)).source?.revision === head.commit) {
           fetched = true;
           fetchedAt = Date.now();
           log(`fetched by ${engine.name}: ${label}`);
         }
-        if (fetched && (await engine.catchUp(api, head.commit, Date.now() - fetchedAt >= NUDGE_IDLE_MS)).length === 0)
+        if (fetched && (await engine.catchUp(api, head.commit, Date.now() - fetchedAt >= NUDGE_IDLE_MS, reader)).length === 0)
           return log(`every unit has done with ${label}`);
         if (!fetched && Date.now() - asked >= ASK_AGAIN_MS) await ask(api);
       } catch (error) {
         log(`could not reach the cluster (${why}, ${label}): ${(error as Error).message}`);
       }
-      await engineChanges.after(seen, pollMs(start));
+      reader = (await engineChanges.after(seen, pollMs(start))) ? held : undefined;
     }
     if (mine === latest && !stopped) log(`gave up waiting for ${engine.name} to ${fetched ? "apply" : "fetch"} ${label}; its own interval will`);
   };
 
   // Each level of nested units waits for the one it depends on: it is asked the moment that one is done.
-  const informers = engine.watched.map((path) => inform({ connect, path, onChange: () => engineChanges.changed() }));
+  // What the watches hold is read in place of the API (a look no longer costs the cluster a request);
+  // a watch that lost its connection holds nothing until it has listed again.
+  const informers = engine.watched.map((path) =>
+    inform({
+      connect,
+      path,
+      onChange: (items) => {
+        watchedItems.set(path, items);
+        engineChanges.changed();
+      },
+      onState: ({ connected }) => {
+        if (!connected) watchedItems.delete(path);
+      },
+    }),
+  );
   const watcher = watchHead(config.repo, (head) => void deliver(head, HEAD_MOVED));
   // Commits made while the service was down are delivered now: the HEAD the watch starts from.
   void watcher.ready.then((head) => (head ? deliver(head, "service started") : log(`cannot read HEAD of ${config.repo} (no commit yet?); watching for one`)));

@@ -6,7 +6,19 @@ import feature from "../../features/src/kind-cluster/devcontainer-feature.json" 
 import { ageIdentities, ageKeyFiles, readAgeKey } from "../../src/gitops/age-key.js";
 import { diffArgs, installArgs } from "../../src/gitops/flux/cli.js";
 import { controllerFor, FLUX_DEFAULT_COMPONENTS, parseComponents } from "../../src/gitops/flux/components.js";
-import { decryptionSecret, gitRepository, kustomization, strayFields } from "../../src/gitops/flux/objects.js";
+import type { KubeApi } from "../../src/apiserver.js";
+import type { Held } from "../../src/gitops/engine.js";
+import { fluxEngine } from "../../src/gitops/flux/index.js";
+import {
+  decryptionSecret,
+  GIT_REPOSITORIES_PATH,
+  GIT_REPOSITORY_PATH,
+  gitRepository,
+  KUSTOMIZATIONS_PATH,
+  kustomization,
+  SOPS_SECRET_PATH,
+  strayFields,
+} from "../../src/gitops/flux/objects.js";
 import {
   catchUpPlan,
   combinedPreview,
@@ -190,6 +202,64 @@ describe("a commit reaches every nested level", () => {
       ["Kustomization/flux-system/apps", true, false, C],
     ]);
     expect(view.sync).toMatchObject({ progressing: true, attempted: C });
+  });
+
+  describe("from what the Git source's watches hold", () => {
+    const waiting = { reason: "DependencyNotReady", dependsOn: ["infrastructure"], applied: OLD };
+    const ready = [ks("flux-system", "True", { applied: C }), ks("infrastructure", "True", { applied: C })];
+    const source = (commit: string) => ({
+      metadata: { name: "flux-system" },
+      status: { conditions: [{ type: "Ready", status: "True" }], artifact: { revision: rev(commit) } },
+    });
+    /** The API as the engine sees it: the Kustomizations it lists, each GET and merge patch recorded. */
+    const api = (listed: Kustomization[]) => {
+      const calls: string[] = [];
+      const fake = {
+        get: async (path: string) => {
+          calls.push(`GET ${path}`);
+          return path === KUSTOMIZATIONS_PATH ? { items: listed } : path === GIT_REPOSITORY_PATH ? source(OLD) : undefined;
+        },
+        mergePatch: async (path: string) => void calls.push(`PATCH ${path.split("/").pop()}`),
+      };
+      return { calls, api: fake as unknown as KubeApi };
+    };
+    const held =
+      (kustomizations: Kustomization[], sources: object[] = []): Held =>
+      (path) =>
+        path === KUSTOMIZATIONS_PATH ? kustomizations : path === GIT_REPOSITORIES_PATH ? sources : undefined;
+
+    it("costs the API nothing while no unit is due", async () => {
+      const cluster = api([]);
+      const behind = await fluxEngine.catchUp(cluster.api, C, false, held([...ready, ks("apps", "Unknown", { applied: OLD, attempted: C })]));
+      expect(behind).toEqual(["Kustomization/flux-system/apps"]);
+      expect(cluster.calls).toEqual([]);
+    });
+
+    it("reads the API again before asking, and does not ask a unit the watch shows unasked but the API shows asked", async () => {
+      const cached = [...ready, ks("apps", "False", waiting)];
+      const askedAlready = api([...ready, ks("apps", "False", { ...waiting, requested: "t1", handled: "t0" })]);
+      await fluxEngine.catchUp(askedAlready.api, C, false, held(cached));
+      expect(askedAlready.calls).toEqual([`GET ${KUSTOMIZATIONS_PATH}`]);
+      const unasked = api(cached);
+      await fluxEngine.catchUp(unasked.api, C, false, held(cached));
+      expect(unasked.calls).toEqual([`GET ${KUSTOMIZATIONS_PATH}`, "PATCH apps"]);
+    });
+
+    it("reads the API when the watches hold nothing (not listed yet, or disconnected)", async () => {
+      const cluster = api([...ready, ks("apps", "False", waiting)]);
+      await fluxEngine.catchUp(cluster.api, C, false, () => undefined);
+      expect(cluster.calls).toEqual([`GET ${KUSTOMIZATIONS_PATH}`, "PATCH apps"]);
+      const view = await fluxEngine.observe(api([]).api, () => undefined);
+      expect(view.source?.revision).toBe(OLD);
+    });
+
+    it("observes the source and the units from the watches, and only the key from the API", async () => {
+      const cluster = api([]);
+      const view = await fluxEngine.observe(cluster.api, held(ready, [{ ...source(OLD), metadata: { name: "other" } }, source(C)]));
+      expect(view.source?.revision).toBe(C);
+      expect(view.units?.map((u) => u.id)).toEqual(["Kustomization/flux-system/flux-system", "Kustomization/flux-system/infrastructure"]);
+      expect(cluster.calls).toEqual([`GET ${SOPS_SECRET_PATH}`]);
+    });
   });
 });
 

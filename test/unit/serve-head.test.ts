@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { changes } from "../../src/serve/git-source.js";
 import { parseHead, sameHead, symbolicRef } from "../../src/serve/head.js";
 
 const sha = "0123456789abcdef0123456789abcdef01234567";
@@ -37,5 +38,20 @@ describe("sameHead", () => {
     expect(sameHead({ commit: sha, branch: "a" }, { commit: sha })).toBe(false);
     expect(sameHead({ commit: sha }, undefined)).toBe(false);
     expect(sameHead(undefined, undefined)).toBe(true);
+  });
+});
+
+describe("the Git source's wait for the engine's next change", () => {
+  it("says whether a change or the clock woke it, so that a wake by the clock reads the API rather than a watch that may have stalled", async () => {
+    const c = changes();
+    const seen = c.count;
+    const woken = c.after(seen, 5_000);
+    c.changed();
+    expect(await woken).toBe(true);
+    // A change since `seen` already: at once.
+    expect(await c.after(seen, 5_000)).toBe(true);
+    const start = performance.now();
+    expect(await c.after(c.count, 50)).toBe(false);
+    expect(performance.now() - start).toBeGreaterThanOrEqual(45);
   });
 });

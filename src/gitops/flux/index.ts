@@ -18,6 +18,7 @@ import {
   kustomizationPath,
   KUSTOMIZATIONS_PATH,
   LEASES_PATH,
+  NAME,
   NAMESPACE_PATH,
   PODS_PATH,
   reconcilePatch,
@@ -60,10 +61,12 @@ async function controllers(api: KubeApi): Promise<Omit<Versions, "cli">> {
   };
 }
 
-/** What `flux reconcile kustomization` does, for each of them. */
+const kustomizations = async (api: KubeApi) => (await api.get<{ items: Kustomization[] }>(KUSTOMIZATIONS_PATH))?.items ?? [];
+
+/** What `flux reconcile kustomization` does, for each of them; at once, so that the last asked does not wait on the others. */
 async function requestReconcile(api: KubeApi, list: readonly Kustomization[]): Promise<void> {
   const requestedAt = new Date().toISOString();
-  for (const ks of list) await api.mergePatch(kustomizationPath(ks.metadata.namespace, ks.metadata.name), reconcilePatch(requestedAt));
+  await Promise.all(list.map((ks) => api.mergePatch(kustomizationPath(ks.metadata.namespace, ks.metadata.name), reconcilePatch(requestedAt))));
 }
 
 const isOurs = (object: { metadata?: { labels?: Record<string, string> } } | undefined) =>
@@ -107,11 +110,13 @@ export const fluxEngine: GitOpsEngine = {
     return requestedAt;
   },
 
-  async catchUp(api, commit, nudgeIdle) {
-    const list = await api.get<{ items: Kustomization[] }>(KUSTOMIZATIONS_PATH);
-    const { due, behind } = catchUpPlan(list?.items ?? [], commit, nudgeIdle);
-    await requestReconcile(api, due);
-    return behind;
+  async catchUp(api, commit, nudgeIdle, held) {
+    const cached = held?.(KUSTOMIZATIONS_PATH) as Kustomization[] | undefined;
+    let plan = catchUpPlan(cached ?? (await kustomizations(api)), commit, nudgeIdle);
+    // A watch can lag our own last request: asked twice, a unit would apply twice. The API has the last word.
+    if (cached && plan.due.length > 0) plan = catchUpPlan(await kustomizations(api), commit, nudgeIdle);
+    await requestReconcile(api, plan.due);
+    return plan.behind;
   },
 
   async storeDecryptionKey(api, key) {
@@ -135,13 +140,15 @@ export const fluxEngine: GitOpsEngine = {
     return current ? "updated" : "created";
   },
 
-  async observe(api) {
+  async observe(api, held) {
+    const sources = held?.(GIT_REPOSITORIES_PATH) as Array<FluxObject & Labelled> | undefined;
+    const cached = held?.(KUSTOMIZATIONS_PATH) as Kustomization[] | undefined;
     const [source, list, key] = await Promise.all([
-      api.get<FluxObject>(GIT_REPOSITORY_PATH),
-      api.get<{ items: Kustomization[] }>(KUSTOMIZATIONS_PATH),
+      sources ? sources.find((s) => s.metadata.name === NAME) : api.get<FluxObject>(GIT_REPOSITORY_PATH),
+      cached ?? kustomizations(api),
       api.get<object>(SOPS_SECRET_PATH),
     ]);
-    return viewOf(source, list?.items ?? [], key !== undefined);
+    return viewOf(source, list, key !== undefined);
   },
 
   async afterNodesStarted(api) {

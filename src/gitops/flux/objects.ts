@@ -5,7 +5,7 @@
  * server) and the Kustomization `flux-system` (gitopsPath, with pruning), both in `flux-system`.
  */
 const NAMESPACE = "flux-system";
-const NAME = "flux-system";
+export const NAME = "flux-system";
 /** The names of releases before 1.2, handed over on the first start of this one. */
 const EARLIER_NAME = "workspace";
 
