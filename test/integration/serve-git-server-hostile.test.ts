@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { request, type IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -381,6 +381,60 @@ async function holdUnread(url: string, body: Buffer): Promise<Held> {
     req.end(body);
   });
 }
+
+describe("the check before each request: symlinks that appear while the server runs", () => {
+  const repos: Record<string, { dir: string; blobDir: string }> = {};
+
+  // Repositories whose folders last changed over 2 s ago: the check keeps their listings between requests.
+  beforeAll(async () => {
+    for (const name of ["settled-link", "settled-link-backdated"]) {
+      const dir = join(tmp, name);
+      await mkdir(dir);
+      await git(dir, ["init", "-q", "-b", "main"]);
+      await commitFile(dir, "README.md", "committed\n", "first");
+      const blob = await git(dir, ["rev-parse", "HEAD:README.md"]);
+      repos[name] = { dir, blobDir: join(dir, ".git", "objects", blob.slice(0, 2)) };
+    }
+    await new Promise((r) => setTimeout(r, 2_500));
+  });
+
+  const advertises = async (s: GitServer) => {
+    const answer = await fetch(`${s.url}/info/refs?service=git-upload-pack`);
+    await answer.text();
+    return answer.status;
+  };
+
+  it("refuses a request once a loose object's folder, listed by earlier checks, gains a symlink outside", async () => {
+    const { dir, blobDir } = repos["settled-link"]!;
+    const lines: string[] = [];
+    const s = await startGitServer({ repo: dir, host: "127.0.0.1", port: 0, log: (line) => lines.push(line) });
+    try {
+      expect(await advertises(s)).toBe(200);
+      expect(await advertises(s)).toBe(200);
+      await symlink("/etc/hostname", join(blobDir, "0".repeat(38)));
+      expect(await advertises(s)).toBeGreaterThanOrEqual(500);
+      expect(lines.at(-1)).toMatch(/objects\/[0-9a-f]{2}\/0{38} is a symlink to \/etc\/hostname, outside/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("refuses it too when the folder's modification time is set back to what the check saw (its change time moved)", async () => {
+    const { dir, blobDir } = repos["settled-link-backdated"]!;
+    const s = await startGitServer({ repo: dir, host: "127.0.0.1", port: 0 });
+    try {
+      expect(await advertises(s)).toBe(200);
+      const before = (await stat(blobDir, { bigint: true })).mtimeNs;
+      await symlink("/etc/hostname", join(blobDir, "0".repeat(38)));
+      // To the nanosecond (utimes takes milliseconds).
+      await execa("touch", ["-m", "-d", `@${before / 1_000_000_000n}.${String(before % 1_000_000_000n).padStart(9, "0")}`, blobDir]);
+      expect((await stat(blobDir, { bigint: true })).mtimeNs).toBe(before);
+      expect(await advertises(s)).toBeGreaterThanOrEqual(500);
+    } finally {
+      await s.close();
+    }
+  });
+});
 
 describe("finding 4: bounds", () => {
   let big: string;
