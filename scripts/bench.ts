@@ -354,7 +354,9 @@ function merged(stored: string, rows: Row[], table: string): string {
   const lastRow = out.map((line) => line.startsWith("| ")).lastIndexOf(true);
   out.splice(lastRow + 1, 0, ...fresh.values());
   const note = `Re-measured on ${new Date().toISOString().slice(0, 10)} with \`npm run bench -- --only=${ONLY}\`: ${rows.map((r) => key(r.figure)).join("; ")}.`;
-  return `${out.filter((line) => !line.startsWith(`Re-measured on `) || !line.includes(`--only=${ONLY}\``)).join("\n")}\n\n${note}\n`;
+  const kept = out.filter((line) => !line.startsWith(`Re-measured on `) || !line.includes(`--only=${ONLY}\``));
+  // The note replaced leaves its blank line behind: one blank line between paragraphs, whatever ran before.
+  return `${kept.join("\n").trimEnd().replace(/\n{3,}/g, "\n\n")}\n\n${note}\n`;
 }
 
 /**
