@@ -356,7 +356,11 @@ function merged(stored: string, rows: Row[], table: string): string {
   const note = `Re-measured on ${new Date().toISOString().slice(0, 10)} with \`npm run bench -- --only=${ONLY}\`: ${rows.map((r) => key(r.figure)).join("; ")}.`;
   const kept = out.filter((line) => !line.startsWith(`Re-measured on `) || !line.includes(`--only=${ONLY}\``));
   // The note replaced leaves its blank line behind: one blank line between paragraphs, whatever ran before.
-  return `${kept.join("\n").trimEnd().replace(/\n{3,}/g, "\n\n")}\n\n${note}\n`;
+  const text = kept
+    .join("\n")
+    .trimEnd()
+    .replace(/\n{3,}/g, "\n\n");
+  return `${text}\n\n${note}\n`;
 }
 
 /**
