@@ -1,4 +1,4 @@
-import type { BigIntStats, Dirent } from "node:fs";
+import type { Dirent } from "node:fs";
 import { lstat, readdir, realpath, stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -198,27 +198,20 @@ async function locateGitDir(repo: string): Promise<string> {
 }
 
 /**
- * A change to a folder within this long of an earlier one may leave its stamp as it was (timestamps are
- * only as fine as the file system's clock tick): a listing is kept only once its folder is older.
+ * What makes a repository read or lend content from outside its git dir: alternates (another object
+ * store, git's or a dumb-HTTP one), a commondir, and symlinks among the refs and objects that lead
+ * outside. Empty when the repository is self-contained. Checked at start and before each request.
  */
-const SETTLED_NS = 2_000_000_000n;
-
-/** A folder's subfolders and symlinks as last read, and the stamp the folder had before that read. */
-interface Listing {
-  stamp: string;
-  onward: string[];
-}
-
-/**
- * The check of what makes a repository read or lend content from outside its git dir: alternates
- * (another object store, git's or a dumb-HTTP one), a commondir, and symlinks among the refs and objects
- * that lead outside. Resolves to nothing when the repository is self-contained. Run at start and before
- * each request. A folder is listed again only when its stamp (inode, change and modification times)
- * moved, which any entry added, removed or renamed in it does; its entries' types are read afresh.
- */
-function repositoryCheck(gitDir: string): () => Promise<string[]> {
-  let listings = new Map<string, Listing>();
-
+async function repositoryProblems(gitDir: string): Promise<string[]> {
+  const borrowed = await Promise.all(
+    ["objects/info/alternates", "objects/info/http-alternates", "commondir"].map(async (file) =>
+      (await lstat(join(gitDir, file)).catch(() => undefined))
+        ? [
+            `${file} exists: the repository borrows objects or refs from elsewhere, which would be served too (make it self-contained: \`git repack -a -d\`, then remove ${file})`,
+          ]
+        : [],
+    ),
+  );
   const linkProblem = async (path: string): Promise<string[]> => {
     const target = await realpath(path).catch(() => undefined);
     return target && isInside(target, gitDir)
@@ -227,42 +220,22 @@ function repositoryCheck(gitDir: string): () => Promise<string[]> {
           `${relative(gitDir, path)} is a symlink to ${target ?? "a missing path"}, outside the repository's git dir (replace it with a regular file or folder)`,
         ];
   };
-
-  return async () => {
-    const seen = new Map<string, Listing>();
-    /** The folder's entries that can lead elsewhere (folders, symlinks): loose objects, thousands of files, are not. */
-    const onward = async (path: string, stats: BigIntStats): Promise<string[]> => {
-      const stamp = `${stats.dev}:${stats.ino}:${stats.mtimeNs}:${stats.ctimeNs}`;
-      let listing = listings.get(path);
-      if (listing?.stamp !== stamp) {
-        const entries: Dirent[] = await readdir(path, { withFileTypes: true }).catch(() => []);
-        listing = { stamp, onward: entries.filter((e) => e.isDirectory() || e.isSymbolicLink()).map((e) => e.name) };
-      }
-      // Kept for the next check only once settled; a folder changed just now (or stamped ahead of our clock) is listed again.
-      const now = BigInt(Date.now()) * 1_000_000n;
-      if (now - stats.mtimeNs > SETTLED_NS && now - stats.ctimeNs > SETTLED_NS) seen.set(path, listing);
-      return listing.onward;
-    };
-    // Folders are read in parallel; each entry's own lstat decides what it is now.
-    const walk = async (path: string): Promise<string[]> => {
-      const stats = await lstat(path, { bigint: true }).catch(() => undefined);
-      if (stats?.isSymbolicLink()) return linkProblem(path);
-      if (!stats?.isDirectory()) return [];
-      return (await Promise.all((await onward(path, stats)).map((name) => walk(join(path, name))))).flat();
-    };
-    const borrowed = await Promise.all(
-      ["objects/info/alternates", "objects/info/http-alternates", "commondir"].map(async (file) =>
-        (await lstat(join(gitDir, file)).catch(() => undefined))
-          ? [
-              `${file} exists: the repository borrows objects or refs from elsewhere, which would be served too (make it self-contained: \`git repack -a -d\`, then remove ${file})`,
-            ]
-          : [],
-      ),
-    );
-    const linked = await Promise.all(["HEAD", "packed-refs", "shallow", "refs", "objects"].map((name) => walk(join(gitDir, name))));
-    listings = seen;
-    return [...borrowed.flat(), ...linked.flat().sort()];
+  // Folders are read in parallel. Only folders and symlinks can lead elsewhere: the loose objects,
+  // thousands of plain files, are passed over (a request with 2,095 of them: 12.5 ms instead of 16.9).
+  const walk = async (path: string, entry: { isSymbolicLink(): boolean; isDirectory(): boolean }): Promise<string[]> => {
+    if (entry.isSymbolicLink()) return linkProblem(path);
+    if (!entry.isDirectory()) return [];
+    const entries: Dirent[] = await readdir(path, { withFileTypes: true }).catch(() => []);
+    const onward = entries.filter((child) => child.isDirectory() || child.isSymbolicLink());
+    return (await Promise.all(onward.map((child) => walk(join(path, child.name), child)))).flat();
   };
+  const linked = await Promise.all(
+    ["HEAD", "packed-refs", "shallow", "refs", "objects"].map(async (name) => {
+      const entry = await lstat(join(gitDir, name)).catch(() => undefined);
+      return entry ? walk(join(gitDir, name), entry) : [];
+    }),
+  );
+  return [...borrowed.flat(), ...linked.flat().sort()];
 }
 
 /** Our GIT_* variables, unset for git children: they can name another repository or inject configuration. */
@@ -302,8 +275,7 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
   const log = (text: string) => sink(logText(`git-server: ${text}`, 1000));
   const basePath = normalizeBasePath(opts.path);
   const gitDir = await locateGitDir(opts.repo);
-  const repositoryProblems = repositoryCheck(gitDir);
-  const startProblems = await repositoryProblems();
+  const startProblems = await repositoryProblems(gitDir);
   if (startProblems.length > 0) throw new Error(`refusing to serve ${gitDir}: ${startProblems.join("; ")}`);
 
   // A workspace of another uid is read by git running as that uid, when we can: whatever its refs or
@@ -357,7 +329,7 @@ export async function startGitServer(opts: GitServerOptions): Promise<GitServer>
 
   /** The repository checks before a request; a change in their outcome is logged once, not per request. */
   const checkRepository = async (): Promise<string | undefined> => {
-    const problems = (await repositoryProblems()).join("; ");
+    const problems = (await repositoryProblems(gitDir)).join("; ");
     if (problems !== reportedProblems) log(problems ? `not serving ${gitDir}: ${problems}` : `serving ${gitDir} again: its checks pass`);
     reportedProblems = problems;
     return problems || undefined;

@@ -385,7 +385,8 @@ async function holdUnread(url: string, body: Buffer): Promise<Held> {
 describe("the check before each request: symlinks that appear while the server runs", () => {
   const repos: Record<string, { dir: string; blobDir: string }> = {};
 
-  // Repositories whose folders last changed over 2 s ago: the check keeps their listings between requests.
+  // Repositories whose folders last changed over 2 s ago: a check that kept what it listed of them (to
+  // save time) would be tempted to trust it here. It must not: each of these cases adds an entry.
   beforeAll(async () => {
     for (const name of ["settled-link", "settled-link-backdated"]) {
       const dir = join(tmp, name);
@@ -404,7 +405,7 @@ describe("the check before each request: symlinks that appear while the server r
     return answer.status;
   };
 
-  it("refuses a request once a loose object's folder, listed by earlier checks, gains a symlink outside", async () => {
+  it("refuses a request once a loose object's folder, read by earlier checks, gains a symlink outside", async () => {
     const { dir, blobDir } = repos["settled-link"]!;
     const lines: string[] = [];
     const s = await startGitServer({ repo: dir, host: "127.0.0.1", port: 0, log: (line) => lines.push(line) });
@@ -419,7 +420,7 @@ describe("the check before each request: symlinks that appear while the server r
     }
   });
 
-  it("refuses it too when the folder's modification time is set back to what the check saw (its change time moved)", async () => {
+  it("refuses it too when the folder's modification time is set back to what earlier checks saw", async () => {
     const { dir, blobDir } = repos["settled-link-backdated"]!;
     const s = await startGitServer({ repo: dir, host: "127.0.0.1", port: 0 });
     try {
