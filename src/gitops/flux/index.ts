@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { KubeApi } from "../../apiserver.js";
 import { ZoneError } from "../../errors.js";
-import type { GitOpsEngine, Versions } from "../engine.js";
+import type { GitOpsEngine, Held, Versions } from "../engine.js";
 import { claimOwner, readOwner } from "../owner.js";
 import { fluxCliVersion, fluxDiff, fluxInstall } from "./cli.js";
 import {
@@ -62,6 +62,8 @@ async function controllers(api: KubeApi): Promise<Omit<Versions, "cli">> {
 }
 
 const kustomizations = async (api: KubeApi) => (await api.get<{ items: Kustomization[] }>(KUSTOMIZATIONS_PATH))?.items ?? [];
+/** The Kustomizations as the watches hold them, when they hold them. */
+const heldKustomizations = (held: Held | undefined) => held?.(KUSTOMIZATIONS_PATH) as Kustomization[] | undefined;
 
 /** What `flux reconcile kustomization` does, for each of them; at once, so that the last asked does not wait on the others. */
 async function requestReconcile(api: KubeApi, list: readonly Kustomization[]): Promise<void> {
@@ -111,7 +113,7 @@ export const fluxEngine: GitOpsEngine = {
   },
 
   async catchUp(api, commit, nudgeIdle, held) {
-    const cached = held?.(KUSTOMIZATIONS_PATH) as Kustomization[] | undefined;
+    const cached = heldKustomizations(held);
     let plan = catchUpPlan(cached ?? (await kustomizations(api)), commit, nudgeIdle);
     // A watch can lag our own last request: asked twice, a unit would apply twice. The API has the last word.
     if (cached && plan.due.length > 0) plan = catchUpPlan(await kustomizations(api), commit, nudgeIdle);
@@ -142,10 +144,9 @@ export const fluxEngine: GitOpsEngine = {
 
   async observe(api, held) {
     const sources = held?.(GIT_REPOSITORIES_PATH) as Array<FluxObject & Labelled> | undefined;
-    const cached = held?.(KUSTOMIZATIONS_PATH) as Kustomization[] | undefined;
     const [source, list, key] = await Promise.all([
       sources ? sources.find((s) => s.metadata.name === NAME) : api.get<FluxObject>(GIT_REPOSITORY_PATH),
-      cached ?? kustomizations(api),
+      heldKustomizations(held) ?? kustomizations(api),
       api.get<object>(SOPS_SECRET_PATH),
     ]);
     return viewOf(source, list, key !== undefined);
